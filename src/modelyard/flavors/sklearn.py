@@ -1,0 +1,139 @@
+"""scikit-learn estimators and pipelines.
+
+Files and MLmodel keys are MLflow's (``model.pkl`` / ``model.skops``,
+``loader_module: mlflow.sklearn``), so MLflow loads what we save and we load
+what MLflow saves. Three serializations: ``cloudpickle`` (default, as MLflow
+outside Databricks used to), ``pickle`` and ``skops``.
+
+skops files are loaded with a trusted-types list given by the caller
+(``model_config={"skops_trusted_types": [...]}``) or modelyard's own safe
+default; the list MLflow stores in the file is never used, since whoever wrote
+the file also wrote that list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from modelyard.errors import CorruptModelFile, UntrustedTypes
+from modelyard.flavors import _pickle
+from modelyard.flavors._base import Predictor, SavedFlavor, reject_unknown_options, type_modules
+from modelyard.format.environment import pinned
+from modelyard.format.mlmodel import MLmodel
+
+FORMATS = ("cloudpickle", "pickle", "skops")
+_FILES = {"cloudpickle": "model.pkl", "pickle": "model.pkl", "skops": "model.skops"}
+# Types whose modules are trusted by default when loading skops files: the
+# classes of scikit-learn itself and the numpy/scipy containers they hold.
+# Functions and classes from anywhere else (user code, builtins like eval) are not.
+_SAFE_PREFIXES = ("sklearn.", "numpy.", "scipy.sparse.", "collections.")
+_SAFE_EXACT = frozenset({"builtins.slice", "builtins.frozenset", "builtins.complex"})
+
+
+class SklearnFlavor:
+    """The ``sklearn`` flavor."""
+
+    name = "sklearn"
+    loader_modules = ("mlflow.sklearn", "modelyard.flavors.sklearn")
+    config_keys = frozenset({"predict_fn", "skops_trusted_types"})
+
+    def can_save(self, obj: Any) -> bool:
+        """Any object whose class derives from a scikit-learn class and can ``fit``."""
+        return hasattr(obj, "fit") and any(m.startswith("sklearn.") for m in type_modules(obj))
+
+    def save(self, obj: Any, model_dir: Path, options: Mapping[str, Any]) -> SavedFlavor:
+        """Serialise the estimator; options: ``serialization_format``, ``predict_fn``."""
+        reject_unknown_options(self.name, options, {"serialization_format", "predict_fn"})
+        fmt = options.get("serialization_format", "cloudpickle")
+        predict_fn = options.get("predict_fn", "predict")
+        if fmt not in FORMATS:
+            raise ValueError(f"serialization_format must be one of {FORMATS}, not {fmt!r}")
+        if not callable(getattr(obj, predict_fn, None)):
+            raise ValueError(f"{type(obj).__name__} has no method {predict_fn!r} (predict_fn)")
+        file = _FILES[fmt]
+        if fmt == "skops":
+            import skops.io
+
+            skops.io.dump(obj, model_dir / file)
+            serializer_req = pinned("skops")
+        else:
+            _pickle.dump(obj, model_dir / file, serializer=fmt)
+            serializer_req = pinned("cloudpickle") if fmt == "cloudpickle" else ""
+        return SavedFlavor(
+            flavor_conf={
+                "pickled_model": file,
+                "serialization_format": fmt,
+                "sklearn_version": _sklearn_version(),
+                "code": None,
+                **({"skops_trusted_types": None} if fmt == "skops" else {}),
+            },
+            pyfunc_conf={
+                "loader_module": "mlflow.sklearn",
+                "model_path": file,
+                "predict_fn": predict_fn,
+            },
+            requirements=tuple(filter(None, (pinned("scikit-learn"), serializer_req))),
+        )
+
+    def load(self, model_dir: Path, mlmodel: MLmodel, config: Mapping[str, Any]) -> Any:
+        """Deserialise the estimator with the format recorded in MLmodel."""
+        conf = mlmodel.flavors.get(self.name, {})
+        file = model_dir / str(conf.get("pickled_model") or mlmodel.pyfunc.get("model_path"))
+        # MLflow: a missing serialization_format means pickle.
+        fmt = conf.get("serialization_format") or "pickle"
+        if fmt == "skops":
+            return _load_skops(file, config.get("skops_trusted_types"))
+        if fmt not in FORMATS:
+            raise CorruptModelFile(file, self.name, f"unknown serialization_format {fmt!r}")
+        return _pickle.load(file, flavor=self.name)
+
+    def predictor(self, native: Any, mlmodel: MLmodel, config: Mapping[str, Any]) -> Predictor:
+        """Call ``predict_fn`` (``predict`` unless saved or configured otherwise)."""
+        name = str(config.get("predict_fn") or mlmodel.pyfunc.get("predict_fn") or "predict")
+        fn = getattr(native, name, None)
+        if not callable(fn):
+            raise CorruptModelFile(
+                mlmodel.path or ".", self.name, f"{type(native).__name__} has no method {name!r}"
+            )
+
+        def predict(data: Any, params: Mapping[str, Any] | None) -> Any:
+            return fn(data)
+
+        return predict
+
+
+def is_safe_type(qualified: str) -> bool:
+    """Whether modelyard trusts a type found in a skops file by default."""
+    return qualified.startswith(_SAFE_PREFIXES) or qualified in _SAFE_EXACT
+
+
+def _load_skops(file: Path, trusted: Any) -> Any:
+    try:
+        import skops.io
+    except ModuleNotFoundError as exc:
+        raise CorruptModelFile(
+            file, "sklearn", "it is a skops file and skops is not installed (modelyard[sklearn])"
+        ) from exc
+    try:
+        found = skops.io.get_untrusted_types(file=file)
+    except Exception as exc:
+        raise CorruptModelFile(file, "sklearn", f"{type(exc).__name__}: {exc}") from exc
+    allowed = set(trusted) if trusted is not None else {t for t in found if is_safe_type(t)}
+    refused = sorted(set(found) - allowed)
+    if refused:
+        raise UntrustedTypes(file, refused)
+    try:
+        return skops.io.load(file, trusted=sorted(set(found)))
+    except Exception as exc:
+        raise CorruptModelFile(file, "sklearn", f"{type(exc).__name__}: {exc}") from exc
+
+
+def _sklearn_version() -> str:
+    import sklearn
+
+    return str(sklearn.__version__)
+
+
+flavor = SklearnFlavor()

@@ -1,0 +1,90 @@
+"""``load_model``: the loader pipeline, one module per step.
+
+resolve → fetch → read → check → configure → load → wrap
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from modelyard.errors import CorruptModelFile, ModelyardError
+from modelyard.flavors import flavor_for_mlmodel
+from modelyard.format.mlmodel import MLmodel
+from modelyard.loading.check import EnvironmentReport, apply_policy, check
+from modelyard.loading.configure import ConfigInput, merge_config
+from modelyard.loading.fetch import fetch
+from modelyard.loading.resolve import ModelRef, resolve
+from modelyard.model import Model
+
+__all__ = ["ModelRef", "check_environment", "load_model"]
+
+
+def load_model(
+    uri: str | os.PathLike[str],
+    *,
+    model_config: ConfigInput = None,
+    env: str = "warn",
+) -> Model:
+    """Load a model by URI or path and wrap it in :class:`Model`.
+
+    ``model_config`` (a dict or a YAML file path) overrides the saved config;
+    a key the model does not declare is an error. ``env`` decides what a
+    mismatch between the model's environment and this one does: ``"warn"``
+    logs one warning, ``"strict"`` raises :class:`EnvironmentMismatch`,
+    ``"ignore"`` does nothing. The report is on ``Model.environment``.
+
+    >>> model = load_model("./iris-model")  # doctest: +SKIP
+    >>> model.predict(df)                    # doctest: +SKIP
+    """
+    ref = resolve(uri)
+    local = fetch(ref)
+    mlmodel = MLmodel.read(local.path)
+    report = check(local.path, mlmodel)
+    apply_policy(report, env, uri=ref.uri)
+    flavor = flavor_for_mlmodel(mlmodel)
+    config = merge_config(mlmodel, model_config, flavor.config_keys)
+    _add_code_dir(local.path, mlmodel)
+    try:
+        native = flavor.load(local.path, mlmodel, config)
+        predictor = flavor.predictor(native, mlmodel, config)
+    except ModelyardError:
+        raise
+    except Exception as exc:
+        raise CorruptModelFile(local.path, flavor.name, f"{type(exc).__name__}: {exc}") from exc
+    return Model(
+        mlmodel=mlmodel,
+        native=native,
+        predictor=predictor,
+        flavor=flavor.name,
+        path=local.path,
+        digest=local.digest,
+        model_config=config,
+        environment=report,
+        ref=ref,
+    )
+
+
+def check_environment(uri: str | os.PathLike[str]) -> EnvironmentReport:
+    """The environment report for a model, without loading it.
+
+    >>> check_environment("./iris-model").ok  # doctest: +SKIP
+    True
+    """
+    ref = resolve(uri)
+    local = fetch(ref)
+    return check(local.path, MLmodel.read(local.path))
+
+
+def _add_code_dir(path: Any, mlmodel: MLmodel) -> None:
+    # Code shipped with the model must be importable while unpickling and later
+    # at predict time, so it stays on sys.path (as MLflow does); added once.
+    code = mlmodel.pyfunc.get("code")
+    for conf in mlmodel.flavors.values():
+        code = code or (conf.get("code") if isinstance(conf, Mapping) else None)
+    if code:
+        entry = str(path / str(code))
+        if entry not in sys.path:
+            sys.path.insert(0, entry)

@@ -1,0 +1,174 @@
+"""``save_model``: write any supported object as an MLflow-compatible model directory."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from modelyard._version import __version__
+from modelyard.errors import ModelyardError, SaveError
+from modelyard.flavors import flavor_for_object, get_flavor
+from modelyard.format.content import ContentManifest
+from modelyard.format.environment import (
+    CONDA_FILE,
+    PYTHON_ENV_FILE,
+    merge_requirements,
+    write_environment_files,
+)
+from modelyard.format.example import save_example
+from modelyard.format.mlmodel import PYFUNC, MLmodel, running_python_version
+from modelyard.format.signature import Signature, infer_signature
+
+CODE_DIR = "code"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What was saved: where, under which digest, with which flavor."""
+
+    path: Path
+    digest: str
+    flavor: str
+    model_uuid: str
+    signature: Signature | None
+
+
+def save_model(
+    obj: Any,
+    path: str | os.PathLike[str],
+    *,
+    flavor: str | None = None,
+    signature: Signature | Mapping[str, Any] | None = None,
+    input_example: Any = None,
+    pip_requirements: Iterable[str] | None = None,
+    extra_pip_requirements: Iterable[str] | None = None,
+    code_paths: Iterable[str | os.PathLike[str]] | None = None,
+    model_config: Mapping[str, Any] | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    **flavor_options: Any,
+) -> ModelInfo:
+    """Save ``obj`` as a model directory at ``path``.
+
+    The flavor is picked from the object's type unless ``flavor`` names one.
+    Flavor-specific options pass through ``flavor_options`` (sklearn:
+    ``serialization_format``, ``predict_fn``; python_model: ``artifacts``; ...).
+
+    The directory is built in a temporary sibling and renamed into place, so a
+    failure leaves nothing at ``path``. ``path`` must not exist or be empty.
+
+    >>> save_model(LogisticRegression().fit(X, y), "iris-model")  # doctest: +SKIP
+    """
+    dest = Path(path)
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+        raise SaveError(dest, "the destination exists and is not an empty directory")
+    chosen = get_flavor(flavor) if flavor else flavor_for_object(obj)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.parent / f".{dest.name}.tmp-{uuid.uuid4().hex[:12]}"
+    tmp.mkdir()
+    try:
+        mlmodel = _build(
+            obj,
+            tmp,
+            chosen.name,
+            signature=signature,
+            input_example=input_example,
+            pip_requirements=pip_requirements,
+            extra_pip_requirements=extra_pip_requirements,
+            code_paths=code_paths,
+            model_config=model_config,
+            metadata=metadata,
+            flavor_options=flavor_options,
+        )
+        manifest = ContentManifest.build(tmp)
+        manifest.write(tmp)
+        if dest.exists():
+            dest.rmdir()  # empty, checked above; rename cannot replace it portably
+        os.replace(tmp, dest)
+    except BaseException as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, SaveError) or not isinstance(exc, Exception):
+            raise
+        reason = str(exc) if isinstance(exc, ModelyardError) else f"{type(exc).__name__}: {exc}"
+        raise SaveError(dest, reason) from exc
+    return ModelInfo(
+        path=dest,
+        digest=manifest.digest,
+        flavor=chosen.name,
+        model_uuid=str(mlmodel.model_uuid),
+        signature=_signature_of(mlmodel),
+    )
+
+
+def _build(
+    obj: Any,
+    tmp: Path,
+    flavor_name: str,
+    *,
+    signature: Signature | Mapping[str, Any] | None,
+    input_example: Any,
+    pip_requirements: Iterable[str] | None,
+    extra_pip_requirements: Iterable[str] | None,
+    code_paths: Iterable[str | os.PathLike[str]] | None,
+    model_config: Mapping[str, Any] | None,
+    metadata: Mapping[str, Any] | None,
+    flavor_options: Mapping[str, Any],
+) -> MLmodel:
+    flavor = get_flavor(flavor_name)
+    saved = flavor.save(obj, tmp, flavor_options)
+    code = _copy_code(code_paths, tmp)
+    size = ContentManifest.build(tmp).total_size
+
+    pyfunc: dict[str, Any] = {
+        **saved.pyfunc_conf,
+        "python_version": running_python_version(),
+        "env": {"conda": CONDA_FILE, "virtualenv": PYTHON_ENV_FILE},
+    }
+    if code:
+        pyfunc["code"] = code
+    if model_config:
+        pyfunc["config"] = dict(model_config)
+    flavors: dict[str, Any] = {PYFUNC: pyfunc}
+    if saved.flavor_conf:
+        flavors[flavor.name] = {**saved.flavor_conf, **({"code": code} if code else {})}
+
+    extra: dict[str, Any] = {"model_size_bytes": size, "modelyard_version": __version__}
+    if input_example is not None:
+        extra["saved_input_example_info"] = save_example(tmp, input_example)
+        if signature is None:
+            data = input_example[0] if isinstance(input_example, tuple) else input_example
+            signature = infer_signature(data)
+    if signature is not None:
+        sig = signature if isinstance(signature, Signature) else Signature.from_mlmodel(signature)
+        extra["signature"] = sig.to_mlmodel()
+    mlmodel = MLmodel.new(flavors=flavors, metadata=metadata, **saved.extra, **extra)
+
+    requirements = merge_requirements(saved.requirements, pip_requirements, extra_pip_requirements)
+    write_environment_files(tmp, requirements)
+    mlmodel.write(tmp)
+    return mlmodel
+
+
+def _copy_code(code_paths: Iterable[str | os.PathLike[str]] | None, tmp: Path) -> str | None:
+    if not code_paths:
+        return None
+    code_dir = tmp / CODE_DIR
+    code_dir.mkdir()
+    for p in map(Path, code_paths):
+        if not p.exists():
+            raise FileNotFoundError(f"code path {str(p)!r} does not exist")
+        target = code_dir / p.name
+        if p.is_dir():
+            shutil.copytree(p, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        else:
+            shutil.copy2(p, target)
+    return CODE_DIR
+
+
+def _signature_of(mlmodel: MLmodel) -> Signature | None:
+    block = mlmodel.signature
+    return Signature.from_mlmodel(block) if block else None
