@@ -24,7 +24,7 @@ def main() -> None:
         model = my.load_model(info.path)
         print(f"loaded  {model!r}")
         predictions = model.predict(X.head(5))
-        print(f"predict {list(predictions)} for the first 5 rows (truth {list(y.head(5))})")
+        print(f"predict {predictions.tolist()} for the first 5 rows (truth {y.head(5).tolist()})")
     finally:
         shutil.rmtree(workdir)
 

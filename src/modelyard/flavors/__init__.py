@@ -55,8 +55,9 @@ def _validate(name: str, item: object) -> Flavor:
     ]
     if missing:
         raise TypeError(f"flavor {name!r} does not implement {missing}")
-    if getattr(item, "name") != name:  # noqa: B009 - item is not typed yet
-        raise TypeError(f"flavor registered as {name!r} calls itself {item.name!r}")
+    own_name = getattr(item, "name", None)
+    if own_name != name:
+        raise TypeError(f"flavor registered as {name!r} calls itself {own_name!r}")
     for method in ("can_save", "save", "load", "predictor"):
         if not callable(getattr(item, method)):
             raise TypeError(f"flavor {name!r}: {method} is not callable")
