@@ -77,6 +77,7 @@ def run_mlflow(mlflow_python: Path, tmp_path: Path) -> RunMlflow:
             env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2] / "src")
         proc = subprocess.run(
             [str(mlflow_python), str(file)],
+            check=False,
             capture_output=True,
             text=True,
             cwd=cwd or tmp_path,
