@@ -1,0 +1,22 @@
+"""The ``modelyard`` command.
+
+Each sub-command lives in its own module here and is added to :data:`main`
+below; a new command group is one module plus one ``add_command`` line.
+"""
+
+from __future__ import annotations
+
+import click
+
+from modelyard._version import __version__
+from modelyard.cli._info import env_group, info
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="modelyard")
+def main() -> None:
+    """Persist, register and load models by URI, whatever framework trained them."""
+
+
+main.add_command(info)
+main.add_command(env_group)
