@@ -34,6 +34,7 @@ __all__ = [
 _BUILTINS = {
     "python_model": "modelyard.flavors.python_model:flavor",
     "sklearn": "modelyard.flavors.sklearn:flavor",
+    "pytorch": "modelyard.flavors.pytorch:flavor",
     "function": "modelyard.flavors.function:flavor",
 }
 _FALLBACK = "function"
