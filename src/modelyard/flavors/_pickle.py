@@ -3,17 +3,29 @@
 A custom ``mlflow.pyfunc.PythonModel`` pickled by MLflow refers to MLflow's
 base class by name. Unpickling it must not need MLflow: ``find_class`` hands
 back modelyard's equivalents instead.
+
+MLflow also wraps ``predict`` of every ``PythonModel`` subclass in a
+type-hint validator, and cloudpickle stores that wrapper with the class,
+together with references to the MLflow internals it calls. modelyard calls
+the user's own function (the wrapper keeps it as ``__wrapped__``), so those
+internals are replaced by inert stand-ins below that only exist to be
+unpickled. Any other MLflow reference fails with a :class:`CorruptModelFile`
+naming it.
 """
 
 from __future__ import annotations
 
+import gc
 import pickle
+import weakref
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from modelyard.errors import CorruptModelFile
 
-# (module, qualname) -> (module, qualname) of the class we provide instead.
+_HERE = __name__
+
+# (module, qualname) -> (module, qualname) of what we provide instead.
 _MLFLOW_CLASSES = {
     ("mlflow.pyfunc.model", "PythonModel"): ("modelyard.flavors.python_model", "PythonModel"),
     ("mlflow.pyfunc", "PythonModel"): ("modelyard.flavors.python_model", "PythonModel"),
@@ -25,10 +37,79 @@ _MLFLOW_CLASSES = {
         "modelyard.flavors.python_model",
         "PythonModelContext",
     ),
+    # A plain function saved with mlflow.pyfunc.save_model(python_model=func).
+    ("mlflow.pyfunc.model", "_FunctionPythonModel"): (
+        "modelyard.flavors.function",
+        "FunctionModel",
+    ),
+    # Only reachable from MLflow's predict wrapper and its cached type hints.
+    ("mlflow.models.signature", "_TypeHints"): (_HERE, "MlflowTypeHints"),
+    ("mlflow.pyfunc.utils.data_validation", "FuncInfo"): (_HERE, "MlflowFuncInfo"),
+    ("mlflow.pyfunc.utils.data_validation", "_validate_model_input"): (
+        _HERE,
+        "mlflow_type_hint_validation",
+    ),
+    ("mlflow.exceptions", "MlflowException"): (_HERE, "MlflowException"),
 }
 
 
+class MlflowTypeHints:
+    """Stands in for MLflow's cached ``predict`` type hints (``input``, ``output``)."""
+
+    input: Any = None
+    output: Any = None
+
+
+class MlflowFuncInfo(NamedTuple):
+    """Stands in for the type-hint record MLflow's predict wrapper closes over."""
+
+    input_type_hint: Any
+    input_param_name: str
+
+
+class MlflowException(Exception):
+    """Stands in for ``mlflow.exceptions.MlflowException`` inside MLflow's predict wrapper."""
+
+
+def mlflow_type_hint_validation(*args: Any, **kwargs: Any) -> Any:
+    """Stands in for MLflow's input validation; reached only if MLflow's wrapper is called."""
+    raise MlflowException(
+        "MLflow's type-hint validation is not available in modelyard; "
+        "call the model through modelyard.load_model(...).predict()"
+    )
+
+
+# MLflow modules that only describe data (signatures, schemas). MLflow pickles
+# copies of them into some models (a function model saved with an explicit
+# signature keeps it as an attribute); they may be unpickled as inert records,
+# but a model that still holds one after loading is refused.
+_MLFLOW_DATA_MODULES = ("mlflow.types.", "mlflow.models.signature")
+
+
+class _InertMlflowObject:
+    """A record standing in for an MLflow data object while unpickling."""
+
+    _mlflow_ref = "mlflow"
+    _alive: weakref.WeakSet[_InertMlflowObject]
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> _InertMlflowObject:
+        obj = super().__new__(cls)
+        cls._alive.add(obj)
+        return obj
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def __repr__(self) -> str:
+        return f"<stand-in for {self._mlflow_ref}>"
+
+
 class _Unpickler(pickle.Unpickler):
+    def __init__(self, file: IO[bytes]) -> None:
+        super().__init__(file)
+        self.inert: weakref.WeakSet[_InertMlflowObject] = weakref.WeakSet()
+        self._inert_classes: dict[str, type[_InertMlflowObject]] = {}
+
     def find_class(self, module: str, name: str) -> Any:
         mapped = _MLFLOW_CLASSES.get((module, name))
         if mapped is not None:
@@ -37,12 +118,36 @@ class _Unpickler(pickle.Unpickler):
             try:
                 return super().find_class(module, name)
             except ImportError:
+                if f"{module}.".startswith(_MLFLOW_DATA_MODULES):
+                    return self._inert(f"{module}.{name}")
                 raise _NeedsMlflow(f"{module}.{name}") from None
         return super().find_class(module, name)
 
+    def _inert(self, ref: str) -> type[_InertMlflowObject]:
+        if ref not in self._inert_classes:
+            attrs = {"_mlflow_ref": ref, "_alive": self.inert}
+            self._inert_classes[ref] = type(ref.rsplit(".", 1)[-1], (_InertMlflowObject,), attrs)
+        return self._inert_classes[ref]
+
 
 class _NeedsMlflow(ImportError):
-    pass
+    def __init__(self, ref: str, *, kept: bool = False) -> None:
+        super().__init__(ref)
+        self.ref = ref
+        self.kept = kept
+
+
+def _unpickle(fh: IO[bytes]) -> Any:
+    unpickler = _Unpickler(fh)
+    obj = unpickler.load()
+    inert = unpickler.inert
+    del unpickler  # its memo holds every unpickled object
+    if len(inert):
+        gc.collect()  # stand-ins dropped while loading may sit in reference cycles
+    survivors = sorted({o._mlflow_ref for o in inert})
+    if survivors:
+        raise _NeedsMlflow(", ".join(survivors), kept=True)
+    return obj
 
 
 def dump(obj: Any, file: Path, *, serializer: str = "cloudpickle") -> None:
@@ -67,17 +172,25 @@ def load(file: Path, *, flavor: str, opener: Any = open) -> Any:
     try:
         fh: IO[bytes]
         with opener(file, "rb") as fh:
-            return _Unpickler(fh).load()
+            return _unpickle(fh)
     except FileNotFoundError as exc:
         raise CorruptModelFile(file, flavor, "the file is missing") from exc
     except _NeedsMlflow as exc:
+        what = "the model holds MLflow objects" if exc.kept else "the pickle refers to"
         raise CorruptModelFile(
             file,
             flavor,
-            f"the pickle refers to {exc} from MLflow, which modelyard does not provide "
-            "and which is not installed",
+            f"{what} {exc.ref}, which modelyard does not provide and which needs MLflow "
+            "(not installed)",
         ) from exc
     except ModuleNotFoundError as exc:
+        if exc.name and exc.name.split(".")[0] == "mlflow":
+            raise CorruptModelFile(
+                file,
+                flavor,
+                f"the model imports the MLflow module {exc.name!r}, which modelyard does not "
+                "provide and which is not installed",
+            ) from exc
         raise CorruptModelFile(
             file, flavor, f"it needs the module {exc.name!r}, which is not installed"
         ) from exc

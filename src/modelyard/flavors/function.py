@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from modelyard.flavors._base import Predictor, SavedFlavor, reject_unknown_options
-from modelyard.flavors.python_model import PythonModel
+from modelyard.flavors.python_model import PythonModel, unwrap_mlflow
 from modelyard.flavors.python_model import flavor as _python_model
 from modelyard.format.mlmodel import MLmodel
 
@@ -24,6 +24,17 @@ class FunctionModel(PythonModel):
     def __init__(self, func: Callable[..., Any]) -> None:
         self.func = func
         self._takes_params = "params" in inspect.signature(func).parameters
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # Also what MLflow's _FunctionPythonModel unpickles into: its state is
+        # {"func": <MLflow's type-hint wrapper>, "signature": ...}, without
+        # _takes_params, and MLflow calls func with the input only.
+        if "_takes_params" not in state:
+            # MLflow's pickled copies of the signature and type hints: MLmodel
+            # holds the signature, and they would need MLflow to be of any use.
+            state = {"func": state["func"], "_takes_params": False}
+        self.__dict__.update(state)
+        self.func = unwrap_mlflow(self.func)
 
     def predict(self, context: Any, model_input: Any, params: Any = None) -> Any:
         """``func(model_input)``, or ``func(model_input, params=params)`` when it takes them."""

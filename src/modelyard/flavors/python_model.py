@@ -157,14 +157,21 @@ def _context(model_dir: Path, mlmodel: MLmodel, config: Mapping[str, Any]) -> Py
 
 
 def _user_predict(model: Any) -> Callable[..., Any]:
-    # MLflow wraps predict of every PythonModel subclass for type-hint validation
-    # (the wrapper is marked _is_pyfunc and keeps the original as __wrapped__). We
-    # enforce signatures ourselves, so call the user's function directly; the
-    # wrapper may refer to MLflow internals that are not installed here.
-    fn = type(model).predict
-    while getattr(fn, "_is_pyfunc", False) and hasattr(fn, "__wrapped__"):
-        fn = fn.__wrapped__
-    return fn  # type: ignore[no-any-return]
+    return unwrap_mlflow(type(model).predict)
+
+
+def unwrap_mlflow(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The user's own function under MLflow's type-hint wrappers.
+
+    MLflow wraps ``predict`` of every ``PythonModel`` subclass, and every plain
+    function model, for type-hint validation (the wrapper is marked
+    ``_is_pyfunc`` and keeps the original as ``__wrapped__``). We enforce
+    signatures ourselves, so we call the user's function directly: the wrapper
+    refers to MLflow internals that are not installed here.
+    """
+    while getattr(fn, "_is_pyfunc", False) and callable(getattr(fn, "__wrapped__", None)):
+        fn = fn.__wrapped__  # type: ignore[attr-defined]
+    return fn
 
 
 def _copy_artifacts(artifacts: Mapping[str, Any], model_dir: Path) -> dict[str, Any]:
