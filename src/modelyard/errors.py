@@ -5,6 +5,18 @@ The hierarchy::
     ModelyardError
     ├── InvalidURI                 a model reference that cannot be parsed or is unsafe
     ├── ModelNotFound              nothing exists where a reference points
+    │   ├── RegisteredModelNotFound  no registered model by that name
+    │   ├── ModelVersionNotFound   the model has no such version
+    │   ├── AliasNotFound          the model has no such alias
+    │   ├── ExperimentNotFound     no experiment by that name
+    │   ├── RunNotFound            no run with that id
+    │   ├── ArtifactNotFound       no such path in a run (or in a model version)
+    │   └── YardNotFound           no yard where the URI points (nothing stored yet)
+    ├── YardError                  the yard cannot be opened, read or written as asked
+    │   ├── AlreadyExists          a registered model or experiment with that name exists
+    │   └── SchemaMismatch         the yard's database schema is newer than this modelyard
+    ├── TrackingError              a run cannot take what was logged (no active run, ...)
+    ├── InvalidFilter              a search filter or order_by string cannot be parsed
     ├── ModelFormatError           the model directory is not a valid model
     │   ├── MLmodelNotFound        no MLmodel file where one was expected
     │   ├── MalformedMLmodel       MLmodel exists but cannot be read
@@ -16,7 +28,13 @@ The hierarchy::
     │   └── UntrustedTypes         a skops file holds types nobody trusted
     ├── ConfigError                a model_config override is not accepted
     ├── EnvironmentMismatch        the running environment differs (env="strict")
-    └── SchemaError                input or params do not satisfy the signature
+    ├── SchemaError                input or params do not satisfy the signature
+    └── BatchError                 batch scoring: files, Spark, isolated environments
+        ├── DataFileError          an input or output file cannot be read or written as asked
+        ├── ScoringError           a batch of rows failed to score (rows and column named)
+        ├── ResultTypeError        predictions cannot be converted to the requested type
+        ├── EnvironmentBuildError  building a model's isolated environment failed
+        └── WorkerError            the model's isolated process failed or died
 
 Each subclass keeps the context it was raised with as attributes, so callers can
 act on the error without parsing its message.
@@ -24,7 +42,7 @@ act on the error without parsing its message.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,21 +50,39 @@ if TYPE_CHECKING:
     from modelyard.loading.check import EnvironmentReport
 
 __all__ = [
+    "AliasNotFound",
+    "AlreadyExists",
+    "ArtifactNotFound",
+    "BatchError",
     "ConfigError",
     "CorruptModelFile",
+    "DataFileError",
+    "EnvironmentBuildError",
     "EnvironmentMismatch",
+    "ExperimentNotFound",
     "FlavorError",
     "IntegrityError",
+    "InvalidFilter",
     "InvalidURI",
     "MLmodelNotFound",
     "MalformedMLmodel",
     "ModelFormatError",
     "ModelNotFound",
+    "ModelVersionNotFound",
     "ModelyardError",
+    "RegisteredModelNotFound",
+    "ResultTypeError",
+    "RunNotFound",
     "SaveError",
     "SchemaError",
+    "SchemaMismatch",
+    "ScoringError",
+    "TrackingError",
     "UnknownFlavor",
     "UntrustedTypes",
+    "WorkerError",
+    "YardError",
+    "YardNotFound",
 ]
 
 
@@ -73,6 +109,189 @@ class ModelNotFound(ModelyardError, LookupError):
         self.reason = reason
         self.suggestions = tuple(suggestions)
         super().__init__(f"{reason} ({uri})" if reason else f"no model at {uri!r}")
+
+
+def _did_you_mean(suggestions: Sequence[str]) -> str:
+    if not suggestions:
+        return ""
+    if len(suggestions) == 1:
+        return f"; did you mean {suggestions[0]!r}?"
+    return (
+        "; did you mean "
+        + ", ".join(repr(s) for s in suggestions[:-1])
+        + (f" or {suggestions[-1]!r}?")
+    )
+
+
+class RegisteredModelNotFound(ModelNotFound):
+    """No registered model by that name; ``suggestions`` holds close names."""
+
+    def __init__(
+        self, name: str, *, suggestions: Sequence[str] = (), uri: str | None = None
+    ) -> None:
+        self.name = name
+        super().__init__(
+            uri or f"models:/{name}",
+            f"no registered model {name!r}{_did_you_mean(suggestions)}",
+            suggestions=suggestions,
+        )
+
+
+class ModelVersionNotFound(ModelNotFound):
+    """The registered model exists but has no such version; ``versions`` lists those it has."""
+
+    def __init__(
+        self,
+        name: str,
+        version: int | None,
+        *,
+        versions: Sequence[int] = (),
+        uri: str | None = None,
+    ) -> None:
+        self.name = name
+        self.version = version
+        self.versions = tuple(versions)
+        what = f"no version {version}" if version is not None else "no versions"
+        have = (
+            f" (versions: {_ranges(self.versions)})" if self.versions else " (it has no versions)"
+        )
+        super().__init__(uri or f"models:/{name}/{version}", f"model {name!r} has {what}{have}")
+
+
+class AliasNotFound(ModelNotFound):
+    """The registered model has no such alias; ``aliases`` maps its aliases to versions."""
+
+    def __init__(
+        self,
+        name: str,
+        alias: str,
+        *,
+        aliases: Mapping[str, int] | None = None,
+        suggestions: Sequence[str] = (),
+        uri: str | None = None,
+    ) -> None:
+        self.name = name
+        self.alias = alias
+        self.aliases = dict(aliases or {})
+        if self.aliases:
+            listing = ", ".join(f"@{a} -> v{v}" for a, v in sorted(self.aliases.items()))
+            have = f" (its aliases: {listing})"
+        else:
+            have = " (it has no aliases)"
+        super().__init__(
+            uri or f"models:/{name}@{alias}",
+            f"model {name!r} has no alias {alias!r}{_did_you_mean(suggestions)}{have}",
+            suggestions=suggestions,
+        )
+
+
+class ExperimentNotFound(ModelNotFound):
+    """No experiment by that name; ``suggestions`` holds close names."""
+
+    def __init__(self, name: str, *, suggestions: Sequence[str] = ()) -> None:
+        self.name = name
+        self.uri = f"experiment {name!r}"
+        self.reason = f"no experiment {name!r}{_did_you_mean(suggestions)}"
+        self.suggestions = tuple(suggestions)
+        ModelyardError.__init__(self, self.reason)
+
+
+class RunNotFound(ModelNotFound):
+    """No run with that id; ``suggestions`` holds ids that start alike."""
+
+    def __init__(
+        self, run_id: str, *, suggestions: Sequence[str] = (), uri: str | None = None
+    ) -> None:
+        self.run_id = run_id
+        super().__init__(
+            uri or f"runs:/{run_id}",
+            f"no run {run_id!r}{_did_you_mean(suggestions)}",
+            suggestions=suggestions,
+        )
+
+
+class ArtifactNotFound(ModelNotFound):
+    """A path is not among a run's (or a model version's) files."""
+
+    def __init__(
+        self, owner: str, path: str, *, suggestions: Sequence[str] = (), uri: str | None = None
+    ) -> None:
+        self.owner = owner
+        self.path = path
+        super().__init__(
+            uri or owner,
+            f"{owner} has no path {path!r}{_did_you_mean(suggestions)}",
+            suggestions=suggestions,
+        )
+
+
+class YardNotFound(ModelNotFound):
+    """The yard a URI names holds nothing yet (its database does not exist)."""
+
+    def __init__(self, location: str) -> None:
+        self.location = location
+        self.uri = location
+        self.reason = (
+            f"no yard at {location!r}: nothing has been logged or registered there yet "
+            "(set MODELYARD_URI or call modelyard.set_yard(...) to use another yard)"
+        )
+        self.suggestions = ()
+        ModelyardError.__init__(self, self.reason)
+
+
+class YardError(ModelyardError):
+    """The yard cannot be opened, read or written as asked."""
+
+
+class AlreadyExists(YardError, ValueError):
+    """A registered model or experiment with that name already exists."""
+
+    def __init__(self, kind: str, name: str) -> None:
+        self.kind = kind
+        self.name = name
+        super().__init__(f"a {kind} named {name!r} already exists")
+
+
+class SchemaMismatch(YardError):
+    """The yard's database was written by a newer modelyard (unknown schema revision)."""
+
+    def __init__(self, location: str, revision: str, known: Sequence[str]) -> None:
+        self.location = location
+        self.revision = revision
+        self.known = tuple(known)
+        super().__init__(
+            f"the yard at {location!r} has schema revision {revision!r}, which this modelyard "
+            f"does not know (it knows {', '.join(self.known)}); upgrade modelyard to use it"
+        )
+
+
+class TrackingError(ModelyardError, ValueError):
+    """A run cannot take what was logged: no active run, a finished run, a changed param."""
+
+
+class InvalidFilter(ModelyardError, ValueError):
+    """A search filter or ``order_by`` string cannot be parsed or names an unknown field."""
+
+    def __init__(self, text: str, reason: str, *, position: int | None = None) -> None:
+        self.text = text
+        self.reason = reason
+        self.position = position
+        where = f" at position {position}" if position is not None else ""
+        super().__init__(f"invalid filter {text!r}{where}: {reason}")
+
+
+def _ranges(numbers: Sequence[int]) -> str:
+    """``1-3, 5, 7-9``: version lists stay short however many there are."""
+    parts: list[str] = []
+    nums = sorted(set(numbers))
+    i = 0
+    while i < len(nums):
+        j = i
+        while j + 1 < len(nums) and nums[j + 1] == nums[j] + 1:
+            j += 1
+        parts.append(str(nums[i]) if i == j else f"{nums[i]}-{nums[j]}")
+        i = j + 1
+    return ", ".join(parts)
 
 
 class ModelFormatError(ModelyardError):
@@ -190,3 +409,74 @@ class SchemaError(ModelyardError, ValueError):
         self.expected = expected
         self.received = received
         super().__init__(message)
+
+
+class BatchError(ModelyardError):
+    """Base class for batch scoring errors (files, Spark, isolated environments)."""
+
+
+class DataFileError(BatchError, ValueError):
+    """An input or output file cannot be read or written as asked; nothing was written."""
+
+    def __init__(self, path: str, reason: str, *, row: int | None = None) -> None:
+        self.path = path
+        self.reason = reason
+        self.row = row
+        super().__init__(f"{path}: {reason}")
+
+
+class ScoringError(BatchError):
+    """Rows ``first_row..last_row`` (0-based, inclusive) could not be scored."""
+
+    def __init__(
+        self,
+        first_row: int,
+        last_row: int,
+        reason: str,
+        *,
+        column: str | None = None,
+        output: str | None = None,
+    ) -> None:
+        self.first_row = first_row
+        self.last_row = last_row
+        self.reason = reason
+        self.column = column
+        self.output = output
+        rows = f"row {first_row}" if first_row == last_row else f"rows {first_row}-{last_row}"
+        where = f", column {column!r}" if column else ""
+        tail = f"; nothing was written to {output}" if output else ""
+        super().__init__(f"{rows}{where}: {reason}{tail}")
+
+
+class ResultTypeError(BatchError, TypeError):
+    """Predictions cannot be converted to the requested result type."""
+
+    def __init__(self, result_type: str, received: str, reason: str) -> None:
+        self.result_type = result_type
+        self.received = received
+        self.reason = reason
+        super().__init__(
+            f"the model's predictions ({received}) cannot be returned as {result_type}: {reason}"
+        )
+
+
+class EnvironmentBuildError(BatchError):
+    """Building a model's isolated environment failed; ``log`` holds the tool's output."""
+
+    def __init__(self, where: Path | str, reason: str, *, log: str = "") -> None:
+        self.where = Path(where)
+        self.reason = reason
+        self.log = log
+        tail = f"\n{log.strip()[-2000:]}" if log.strip() else ""
+        super().__init__(f"could not build the environment {str(where)!r}: {reason}{tail}")
+
+
+class WorkerError(BatchError):
+    """The model's isolated process failed to start, died, or broke the protocol."""
+
+    def __init__(self, reason: str, *, python: Path | str | None = None, log: str = "") -> None:
+        self.reason = reason
+        self.python = Path(python) if python is not None else None
+        self.log = log
+        tail = f"\n{log.strip()[-2000:]}" if log.strip() else ""
+        super().__init__(f"model process: {reason}{tail}")

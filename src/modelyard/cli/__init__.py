@@ -10,6 +10,7 @@ import click
 
 from modelyard._version import __version__
 from modelyard.cli._info import env_group, info
+from modelyard.cli._predict import predict
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -20,3 +21,4 @@ def main() -> None:
 
 main.add_command(info)
 main.add_command(env_group)
+main.add_command(predict)
