@@ -37,9 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.names or names:
         print(f"=== bench {name}", flush=True)
         start = time.perf_counter()
-        module = importlib.import_module(f"bench.{name}")
         try:
-            module.main()
+            importlib.import_module(f"bench.{name}").main()
         except Exception as exc:  # one broken bench must not hide the others' figures
             failed.append(name)
             print(f"!!! bench {name} failed: {type(exc).__name__}: {exc}", flush=True)
