@@ -7,8 +7,10 @@ outside Databricks used to), ``pickle`` and ``skops``.
 
 skops files are loaded with a trusted-types list given by the caller
 (``model_config={"skops_trusted_types": [...]}``) or modelyard's own safe
-default; the list MLflow stores in the file is never used, since whoever wrote
-the file also wrote that list.
+default (:mod:`modelyard.flavors._skops_trust`); the list MLflow stores in the
+file is never used, since whoever wrote the file also wrote that list. On
+save we still write that list (the types of the file skops does not trust by
+itself) because MLflow needs it to load what we save.
 """
 
 from __future__ import annotations
@@ -17,19 +19,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from modelyard.errors import CorruptModelFile, UntrustedTypes
-from modelyard.flavors import _pickle
+from modelyard.errors import ConfigError, CorruptModelFile, UntrustedTypes
+from modelyard.flavors import _pickle, _skops_trust
 from modelyard.flavors._base import Predictor, SavedFlavor, reject_unknown_options, type_modules
 from modelyard.format.environment import pinned
 from modelyard.format.mlmodel import MLmodel
 
 FORMATS = ("cloudpickle", "pickle", "skops")
 _FILES = {"cloudpickle": "model.pkl", "pickle": "model.pkl", "skops": "model.skops"}
-# Types whose modules are trusted by default when loading skops files: the
-# classes of scikit-learn itself and the numpy/scipy containers they hold.
-# Functions and classes from anywhere else (user code, builtins like eval) are not.
-_SAFE_PREFIXES = ("sklearn.", "numpy.", "scipy.sparse.", "collections.")
-_SAFE_EXACT = frozenset({"builtins.slice", "builtins.frozenset", "builtins.complex"})
 
 
 class SklearnFlavor:
@@ -53,11 +50,14 @@ class SklearnFlavor:
         if not callable(getattr(obj, predict_fn, None)):
             raise ValueError(f"{type(obj).__name__} has no method {predict_fn!r} (predict_fn)")
         file = _FILES[fmt]
+        trusted_for_mlflow = None
         if fmt == "skops":
             import skops.io
 
             skops.io.dump(obj, model_dir / file)
             serializer_req = pinned("skops")
+            # MLflow loads skops files with exactly this list; we never read it.
+            trusted_for_mlflow = sorted(skops.io.get_untrusted_types(file=model_dir / file))
         else:
             _pickle.dump(obj, model_dir / file, serializer=fmt)
             serializer_req = pinned("cloudpickle") if fmt == "cloudpickle" else ""
@@ -67,7 +67,7 @@ class SklearnFlavor:
                 "serialization_format": fmt,
                 "sklearn_version": _sklearn_version(),
                 "code": None,
-                **({"skops_trusted_types": None} if fmt == "skops" else {}),
+                **({"skops_trusted_types": trusted_for_mlflow or None} if fmt == "skops" else {}),
             },
             pyfunc_conf={
                 "loader_module": "mlflow.sklearn",
@@ -105,8 +105,14 @@ class SklearnFlavor:
 
 
 def is_safe_type(qualified: str) -> bool:
-    """Whether modelyard trusts a type found in a skops file by default."""
-    return qualified.startswith(_SAFE_PREFIXES) or qualified in _SAFE_EXACT
+    """Whether modelyard trusts a type found in a skops file by default.
+
+    >>> is_safe_type("sklearn.linear_model._logistic.LogisticRegression")
+    True
+    >>> is_safe_type("builtins.eval")
+    False
+    """
+    return _skops_trust.is_safe_type(qualified)
 
 
 def _load_skops(file: Path, trusted: Any) -> Any:
@@ -120,14 +126,34 @@ def _load_skops(file: Path, trusted: Any) -> Any:
         found = skops.io.get_untrusted_types(file=file)
     except Exception as exc:
         raise CorruptModelFile(file, "sklearn", f"{type(exc).__name__}: {exc}") from exc
+    if trusted is not None and (
+        isinstance(trusted, (str, bytes)) or not all(isinstance(t, str) for t in trusted)
+    ):
+        raise ConfigError(
+            "model_config 'skops_trusted_types' must be a list of type names, "
+            f"not {type(trusted).__name__}",
+            keys=["skops_trusted_types"],
+        )
     allowed = set(trusted) if trusted is not None else {t for t in found if is_safe_type(t)}
     refused = sorted(set(found) - allowed)
     if refused:
         raise UntrustedTypes(file, refused)
     try:
-        return skops.io.load(file, trusted=sorted(set(found)))
+        model = skops.io.load(file, trusted=sorted(set(found)))
     except Exception as exc:
         raise CorruptModelFile(file, "sklearn", f"{type(exc).__name__}: {exc}") from exc
+    if trusted is None and _skops_trust.TREE in found:
+        # Trusted by default only once its content is known to be in bounds.
+        report = _skops_trust.tree_problems(model)
+        if report.corrupt:
+            raise CorruptModelFile(
+                file,
+                "sklearn",
+                f"{_skops_trust.TREE} failed modelyard's safety checks: {report.corrupt[0]}",
+            )
+        if report.unvouched:
+            raise UntrustedTypes(file, [_skops_trust.TREE])
+    return model
 
 
 def _sklearn_version() -> str:
