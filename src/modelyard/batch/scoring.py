@@ -215,26 +215,26 @@ class _Plan:
 
     def score(self, chunk: Chunk, failures: _FailureLog | None) -> pa.Table | None:
         """The output rows for ``chunk`` (``None`` when none is left)."""
-        if chunk.failures:
-            if failures is None:
-                first = chunk.failures[0]
-                raise ScoringError(
-                    first.row, first.row, first.reason, column=first.column, output=self.output
-                )
-            failures.add(chunk.failures)
+        if chunk.failures and failures is None:
+            first = chunk.failures[0]
+            raise ScoringError(
+                first.row, first.row, first.reason, column=first.column, output=self.output
+            )
         table = chunk.table
-        if table.num_rows == 0:
-            return None
+        failed = list(chunk.failures)
+        pieces: list[pa.Table] = []
         try:
-            return self._score(table)
+            if table.num_rows:
+                pieces.append(self._score(table))
         except Exception as exc:
             if isinstance(exc, OutputShapeError) or failures is None:
                 lo, hi = chunk.row_index(0), chunk.row_index(table.num_rows - 1)
                 raise self._error(exc, lo, hi) from exc
-        pieces: list[pa.Table] = []
-        self._bisect(chunk, 0, table.num_rows, pieces, failures)
-        if not pieces:
-            return None
+            self._bisect(chunk, 0, table.num_rows, pieces, failed)
+        if failures is not None and failed:
+            failures.add(sorted(failed, key=lambda f: f.row))
+        if len(pieces) <= 1:
+            return pieces[0] if pieces else None
         import pyarrow as pa
 
         return pa.concat_tables(pieces, promote_options="permissive")
@@ -257,7 +257,7 @@ class _Plan:
         return pa.table([c for _, c in kept + cols], names=[n for n, _ in kept + cols])
 
     def _bisect(
-        self, chunk: Chunk, lo: int, hi: int, pieces: list[pa.Table], failures: _FailureLog
+        self, chunk: Chunk, lo: int, hi: int, pieces: list[pa.Table], failed: list[RowFailure]
     ) -> None:
         # Halve the failing range until single rows: O(k log n) predict calls for k bad rows.
         part = chunk.table.slice(lo, hi - lo)
@@ -268,11 +268,11 @@ class _Plan:
             raise self._error(exc, chunk.row_index(lo), chunk.row_index(hi - 1)) from exc
         except Exception as exc:
             if hi - lo == 1:
-                failures.add([_failure(chunk.row_index(lo), exc, part)])
+                failed.append(_failure(chunk.row_index(lo), exc, part))
                 return
         mid = (lo + hi) // 2
-        self._bisect(chunk, lo, mid, pieces, failures)
-        self._bisect(chunk, mid, hi, pieces, failures)
+        self._bisect(chunk, lo, mid, pieces, failed)
+        self._bisect(chunk, mid, hi, pieces, failed)
 
     def _error(self, exc: Exception, first: int, last: int) -> ScoringError:
         reason = str(exc) if isinstance(exc, ModelyardError) else f"{type(exc).__name__}: {exc}"
