@@ -12,6 +12,7 @@ import importlib
 import inspect
 import shutil
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -67,6 +68,25 @@ class PythonModel:
     def predict(self, context: PythonModelContext, model_input: Any, params: Any = None) -> Any:
         """Compute predictions for ``model_input``."""
         raise NotImplementedError(f"{type(self).__name__} must implement predict()")
+
+    @property
+    def predict_type_hints(self) -> TypeHints:
+        """What MLflow's loader should make of ``predict``'s type hints: nothing.
+
+        ``mlflow.pyfunc.load_model`` reads this attribute of every custom model
+        and converts inputs by it (a DataFrame into a list for ``list[str]``).
+        modelyard passes inputs through as given, so it reports no hints and
+        MLflow, loading a model saved here, passes them through the same way.
+        """
+        return TypeHints()
+
+
+@dataclass(frozen=True)
+class TypeHints:
+    """Type hints of ``predict`` as MLflow's loader reads them (``input``, ``output``)."""
+
+    input: Any = None
+    output: Any = None
 
 
 class PythonModelFlavor:
