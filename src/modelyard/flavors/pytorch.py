@@ -579,8 +579,10 @@ def _to_tensor(data: Any, dtype: torch.dtype | None) -> tuple[torch.Tensor, bool
                 received=str(data.dtype),
             )
         # torch.from_numpy shares memory and warns on read-only arrays (pandas
-        # copy-on-write hands those out); a copy costs less than the warning.
-        array = data if data.flags.writeable else data.copy()
+        # copy-on-write hands those out); a copy costs less than the warning. It
+        # keeps the memory layout: MLflow feeds the view itself, and a column-major
+        # matmul may round the last bit differently from a row-major one.
+        array = data if data.flags.writeable else data.copy(order="K")
         return _cast(torch.from_numpy(array), dtype), False
     raise SchemaError(
         f"the pytorch flavor predicts on a numpy.ndarray, a pandas.DataFrame or a "
@@ -622,7 +624,7 @@ def _frame_to_numpy(frame: Any, dtype: torch.dtype | None) -> Any:
             f"cannot turn the DataFrame into a {np.dtype(target).name} tensor: {exc}",
             expected=np.dtype(target).name,
         ) from exc
-    return array if array.flags.writeable else array.copy()
+    return array if array.flags.writeable else array.copy(order="K")  # see _to_tensor
 
 
 def _from_output(out: Any, data: Any, frame: bool) -> Any:
