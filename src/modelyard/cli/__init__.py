@@ -11,6 +11,7 @@ import click
 from modelyard._version import __version__
 from modelyard.cli._info import env_group, info
 from modelyard.cli._predict import predict
+from modelyard.cli._serve import serve
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -22,3 +23,4 @@ def main() -> None:
 main.add_command(info)
 main.add_command(env_group)
 main.add_command(predict)
+main.add_command(serve)

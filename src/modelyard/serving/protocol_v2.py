@@ -1,0 +1,392 @@
+"""Open Inference Protocol v2 (KServe, Seldon MLServer, Triton clients), REST/JSON.
+
+Requests name each tensor's ``datatype``: that is the type, so the array is built
+in it (after checking that the JSON values fit it without loss). How tensors
+reach the model follows its signature:
+
+- one unnamed tensor spec: the single input tensor, as an ndarray;
+- named tensor specs: ``{name: ndarray}``;
+- a column signature: one 2-D tensor with one column per signature column, or
+  one 1-D tensor per column named after it, becomes a DataFrame;
+- no signature: one tensor as an ndarray, several as ``{name: ndarray}``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from modelyard.serving._spec import COLUMNS, TENSOR, InputSpec
+from modelyard.serving.errors import RequestError
+
+__all__ = [
+    "DATATYPES",
+    "InferRequest",
+    "datatype_of",
+    "model_metadata",
+    "parse_infer",
+    "render_infer",
+]
+
+#: OIP datatype -> numpy dtype
+DATATYPES: dict[str, Any] = {
+    "BOOL": np.bool_,
+    "UINT8": np.uint8,
+    "UINT16": np.uint16,
+    "UINT32": np.uint32,
+    "UINT64": np.uint64,
+    "INT8": np.int8,
+    "INT16": np.int16,
+    "INT32": np.int32,
+    "INT64": np.int64,
+    "FP16": np.float16,
+    "FP32": np.float32,
+    "FP64": np.float64,
+    "BYTES": object,
+}
+_RESERVED_PARAMETERS = frozenset({"content_type", "headers"})
+_SIGNATURE_TYPES = {
+    "boolean": "BOOL",
+    "integer": "INT32",
+    "long": "INT64",
+    "float": "FP32",
+    "double": "FP64",
+    "string": "BYTES",
+    "binary": "BYTES",
+    "datetime": "BYTES",
+}
+
+
+@dataclass(frozen=True)
+class InferRequest:
+    """A decoded ``infer`` request."""
+
+    data: Any
+    params: dict[str, Any] | None
+    id: str | None
+    outputs: tuple[str, ...] | None
+    rows: int | None
+
+
+def parse_infer(body: bytes, spec: InputSpec) -> InferRequest:
+    """Decode an ``infer`` body into what ``predict`` takes."""
+    try:
+        doc = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise RequestError("BAD_REQUEST", f"the body is not valid JSON: {_reason(exc)}") from None
+    if not isinstance(doc, dict):
+        raise RequestError("BAD_REQUEST", "the body must be a JSON object with 'inputs'")
+    inputs = doc.get("inputs")
+    if not isinstance(inputs, list) or not inputs:
+        raise RequestError(
+            "BAD_REQUEST", "'inputs' must be a non-empty list of tensors", field="inputs"
+        )
+    tensors: dict[str, np.ndarray] = {}
+    for i, item in enumerate(inputs):
+        name, arr = _tensor(item, i)
+        if name in tensors:
+            raise RequestError(
+                "BAD_REQUEST", f"input {name!r} is given twice", field=f"inputs[{i}].name"
+            )
+        tensors[name] = arr
+    req_id = doc.get("id")
+    if req_id is not None and not isinstance(req_id, str):
+        raise RequestError("BAD_REQUEST", "'id' must be a string", field="id")
+    params = _parameters(doc.get("parameters"))
+    outputs = _requested_outputs(doc.get("outputs"))
+    data, rows = _assemble(tensors, spec)
+    return InferRequest(data, params, req_id, outputs, rows)
+
+
+def _tensor(item: Any, i: int) -> tuple[str, np.ndarray]:
+    where = f"inputs[{i}]"
+    if not isinstance(item, dict):
+        raise RequestError("BAD_REQUEST", f"{where} must be an object", field=where)
+    name = item.get("name")
+    if not isinstance(name, str) or not name:
+        raise RequestError("BAD_REQUEST", f"{where}.name must be a non-empty string", field=where)
+    where = f"input {name!r}"
+    shape = item.get("shape")
+    if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
+        raise RequestError(
+            "BAD_REQUEST", f"{where}: 'shape' must be a list of non-negative integers", field=name
+        )
+    datatype = item.get("datatype")
+    target = DATATYPES.get(datatype) if isinstance(datatype, str) else None
+    if target is None or not isinstance(datatype, str):
+        raise RequestError(
+            "BAD_REQUEST",
+            f"{where}: unknown datatype {datatype!r}; expected one of {sorted(DATATYPES)}",
+            field=name,
+        )
+    if "data" not in item:
+        raise RequestError("BAD_REQUEST", f"{where}: 'data' is missing", field=name)
+    arr = _typed_array(item["data"], datatype, target, where, name)
+    expected = math.prod(shape)
+    if arr.size != expected:
+        raise RequestError(
+            "BAD_REQUEST",
+            f"{where}: shape {shape} holds {expected} values but 'data' has {arr.size}",
+            field=name,
+        )
+    return name, arr.reshape(shape)
+
+
+def _typed_array(data: Any, datatype: str, target: Any, where: str, name: str) -> np.ndarray:
+    if datatype == "BYTES":
+        flat = _flatten(data)
+        if not all(isinstance(v, str) for v in flat):
+            raise RequestError("BAD_REQUEST", f"{where}: BYTES data must be strings", field=name)
+        out = np.empty(len(flat), dtype=object)
+        out[:] = flat
+        return out
+    if datatype in ("FP64", "FP32", "FP16") and _flat_numbers(data):
+        # the common case, one flat list of JSON numbers: nothing to check
+        return np.asarray(data, dtype=target)
+    try:
+        raw = np.asarray(data)
+    except ValueError:
+        raise RequestError(
+            "BAD_REQUEST", f"{where}: 'data' is ragged (rows of different lengths)", field=name
+        ) from None
+    kind = raw.dtype.kind
+    if datatype == "BOOL":
+        if kind != "b":
+            raise RequestError("BAD_REQUEST", f"{where}: BOOL data must be true/false", field=name)
+        return raw.reshape(-1)
+    if kind not in "iuf":
+        raise RequestError(
+            "BAD_REQUEST",
+            f"{where}: {datatype} data must be numbers, got {_kind_name(kind)}",
+            field=name,
+        )
+    if np.dtype(target).kind in "iu":
+        if kind == "f" and not bool(np.all(np.isfinite(raw) & (raw == np.floor(raw)))):
+            raise RequestError(
+                "BAD_REQUEST", f"{where}: {datatype} data holds non-integer numbers", field=name
+            )
+        info = np.iinfo(target)
+        if raw.size and (raw.min() < info.min or raw.max() > info.max):
+            raise RequestError(
+                "BAD_REQUEST", f"{where}: a value is out of range for {datatype}", field=name
+            )
+    return raw.astype(target, copy=False).reshape(-1)
+
+
+def _flat_numbers(data: Any) -> bool:
+    if type(data) is not list:
+        return False
+    for v in data:
+        t = type(v)
+        if t is not float and t is not int:
+            return False
+    return True
+
+
+def _flatten(data: Any) -> list[Any]:
+    if not isinstance(data, list):
+        return [data]
+    out: list[Any] = []
+    stack = [iter(data)]
+    while stack:
+        for v in stack[-1]:
+            if isinstance(v, list):
+                stack.append(iter(v))
+                break
+            out.append(v)
+        else:
+            stack.pop()
+    return out
+
+
+def _parameters(value: Any) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise RequestError("BAD_REQUEST", "'parameters' must be an object", field="parameters")
+    params = {k: v for k, v in value.items() if k not in _RESERVED_PARAMETERS}
+    return params or None
+
+
+def _requested_outputs(value: Any) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(
+        isinstance(o, dict) and isinstance(o.get("name"), str) for o in value
+    ):
+        raise RequestError(
+            "BAD_REQUEST", "'outputs' must be a list of objects with a 'name'", field="outputs"
+        )
+    return tuple(o["name"] for o in value)
+
+
+def _assemble(tensors: dict[str, np.ndarray], spec: InputSpec) -> tuple[Any, int | None]:
+    arrays = list(tensors.values())
+    first = arrays[0]
+    rows = int(first.shape[0]) if first.ndim else None
+    if spec.kind == TENSOR:
+        if spec.single_tensor:
+            if len(arrays) != 1:
+                raise RequestError(
+                    "BAD_REQUEST",
+                    f"this model takes one input tensor, got {len(arrays)}: {sorted(tensors)}",
+                    field="inputs",
+                )
+            return first, rows
+        return tensors, rows
+    if spec.kind == COLUMNS and spec.names:
+        if len(arrays) == 1 and first.ndim == 2 and next(iter(tensors)) not in spec.names:
+            if first.shape[1] != len(spec.names):
+                raise RequestError(
+                    "BAD_REQUEST",
+                    f"input {next(iter(tensors))!r} has {first.shape[1]} columns but the model"
+                    f" takes {len(spec.names)}: {list(spec.names)}",
+                    field=next(iter(tensors)),
+                )
+            return pd.DataFrame(first, columns=spec.column_index), rows
+        columns = {}
+        for name, tensor in tensors.items():
+            arr = tensor.reshape(-1) if tensor.ndim == 2 and tensor.shape[1] == 1 else tensor
+            if arr.ndim != 1:
+                raise RequestError(
+                    "BAD_REQUEST",
+                    f"input {name!r} must be one column (shape [N] or [N, 1]) for this model's"
+                    f" column signature, got shape {list(arr.shape)}",
+                    field=name,
+                )
+            columns[name] = arr
+        lengths = {len(a) for a in columns.values()}
+        if len(lengths) > 1:
+            raise RequestError(
+                "BAD_REQUEST", "the input columns have different lengths", field="inputs"
+            )
+        return pd.DataFrame(columns), rows
+    if len(arrays) == 1:
+        return first, rows
+    return tensors, rows
+
+
+# -- responses -----------------------------------------------------------------
+
+
+def datatype_of(dtype: Any) -> str:
+    """The OIP datatype name for a numpy dtype."""
+    dt = np.dtype(dtype)
+    if dt.kind == "b":
+        return "BOOL"
+    if dt.kind in "iu":
+        return f"{'U' if dt.kind == 'u' else ''}INT{dt.itemsize * 8}"
+    if dt.kind == "f":
+        return f"FP{dt.itemsize * 8}"
+    return "BYTES"
+
+
+def render_infer(
+    model_name: str,
+    model_version: str,
+    request: InferRequest,
+    predictions: Any,
+    spec: InputSpec,
+) -> bytes:
+    """The ``infer`` response body."""
+    outputs = _outputs(predictions, spec)
+    if request.outputs is not None:
+        known = {o["name"]: o for o in outputs}
+        missing = [n for n in request.outputs if n not in known]
+        if missing:
+            raise RequestError(
+                "BAD_REQUEST",
+                f"requested output(s) {missing} do not exist; the model returns {sorted(known)}",
+                field="outputs",
+            )
+        outputs = [known[n] for n in request.outputs]
+    doc: dict[str, Any] = {"model_name": model_name, "model_version": model_version}
+    if request.id is not None:
+        doc["id"] = request.id
+    doc["outputs"] = outputs
+    return json.dumps(doc).encode()
+
+
+def _outputs(predictions: Any, spec: InputSpec) -> list[dict[str, Any]]:
+    if isinstance(predictions, pd.DataFrame):
+        return [_output(str(c), predictions[c].to_numpy()) for c in predictions.columns]
+    if isinstance(predictions, pd.Series):
+        return [_output(str(predictions.name or _default_name(spec)), predictions.to_numpy())]
+    if isinstance(predictions, Mapping):
+        return [_output(str(k), np.asarray(v)) for k, v in predictions.items()]
+    return [_output(_default_name(spec), np.asarray(predictions))]
+
+
+def _default_name(spec: InputSpec) -> str:
+    if len(spec.outputs) == 1 and spec.outputs[0].get("name"):
+        return str(spec.outputs[0]["name"])
+    return "output-0"
+
+
+def _output(name: str, arr: np.ndarray) -> dict[str, Any]:
+    if arr.dtype.kind in "biuf":
+        data = arr.reshape(-1).tolist()
+    else:
+        data = [_text(v) for v in arr.reshape(-1).tolist()]
+    return {
+        "name": name,
+        "shape": list(arr.shape),
+        "datatype": datatype_of(arr.dtype),
+        "data": data,
+    }
+
+
+def _text(v: Any) -> Any:
+    if isinstance(v, bytes):
+        return v.decode("utf-8", errors="replace")
+    if v is None or isinstance(v, (str, int, float, bool)):
+        return v
+    return str(v)
+
+
+# -- metadata ------------------------------------------------------------------
+
+
+def model_metadata(
+    name: str, versions: list[str], platform: str, spec: InputSpec
+) -> dict[str, Any]:
+    """``GET /v2/models/{name}``: the model's tensors, from its signature."""
+    return {
+        "name": name,
+        "versions": versions,
+        "platform": platform,
+        "inputs": [_meta(s, i, "input") for i, s in enumerate(spec.inputs)],
+        "outputs": [_meta(s, i, "output") for i, s in enumerate(spec.outputs)],
+    }
+
+
+def _meta(spec: Mapping[str, Any], i: int, prefix: str) -> dict[str, Any]:
+    name = str(spec.get("name") or f"{prefix}-{i}")
+    if spec.get("type") == TENSOR:
+        ts = spec.get("tensor-spec") or {}
+        return {
+            "name": name,
+            "datatype": datatype_of(ts.get("dtype", "object")),
+            "shape": list(ts.get("shape") or [-1]),
+        }
+    return {
+        "name": name,
+        "datatype": _SIGNATURE_TYPES.get(str(spec.get("type")), "BYTES"),
+        "shape": [-1],
+    }
+
+
+def _kind_name(kind: str) -> str:
+    return {"U": "strings", "O": "mixed or null values", "b": "booleans"}.get(kind, "values")
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{exc.msg} at line {exc.lineno} column {exc.colno}"
+    return type(exc).__name__

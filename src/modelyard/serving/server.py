@@ -1,0 +1,244 @@
+"""Run the scoring server: load every model once, then serve from one or more workers.
+
+With ``workers > 1`` the models are loaded (and warmed up) in the parent
+process before it forks, so the workers share the loaded weights through
+copy-on-write pages instead of each loading its own copy as MLflow's uvicorn
+workers do. The listening socket is bound once in the parent and inherited.
+
+SIGTERM or Ctrl-C drains: each worker stops accepting connections, finishes
+the requests in flight (up to the request timeout) and exits; the parent waits
+for its workers and exits 0.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelyard.serving._access_log import AccessLog
+from modelyard.serving.app import AppSettings, ScoringApp
+from modelyard.serving.slot import Loaded, ModelSlot, check_name, load_served, served_name
+from modelyard.serving.watcher import follows
+
+__all__ = ["ServeOptions", "bind_socket", "build_app", "load_all", "serve"]
+
+log = logging.getLogger("modelyard.serving")
+
+#: a worker that dies is restarted, but not more often than this many times a minute
+_MAX_RESTARTS_PER_MIN = 5
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """Everything ``modelyard serve`` can be told."""
+
+    host: str = "127.0.0.1"
+    port: int = 5000
+    workers: int = 1
+    default: str | None = None
+    model_config: Mapping[str, Any] | str | None = None
+    env: str = "warn"
+    access_log: bool = True
+    settings: AppSettings = field(default_factory=AppSettings)
+
+
+def parse_targets(targets: Sequence[str]) -> list[tuple[str, str]]:
+    """``URI`` or ``NAME=URI`` arguments -> (name, uri), names unique."""
+    out: list[tuple[str, str]] = []
+    for text in targets:
+        name, sep, uri = text.partition("=")
+        if sep and name and "/" not in name and ":" not in name:
+            check_name(name)
+        else:
+            name, uri = served_name(text), text
+        if any(n == name for n, _ in out):
+            raise ValueError(f"two models would be served as {name!r}; name them: NAME=URI")
+        out.append((name, uri))
+    return out
+
+
+def load_all(targets: Sequence[tuple[str, str]], options: ServeOptions) -> list[ModelSlot]:
+    """Load and warm up every model, logging one line each."""
+    slots = []
+    for name, uri in targets:
+        loaded = load_served(uri, name, model_config=options.model_config, env=options.env)
+        warm = (
+            f", warm-up {loaded.warmup_seconds * 1000:.1f} ms"
+            if loaded.warmup_seconds is not None
+            else ", no input example to warm up with"
+        )
+        moving = follows(uri)
+        log.info(
+            "model %s: version %s, digest %s, flavor %s, loaded in %.2f s%s%s",
+            name,
+            loaded.version,
+            loaded.digest,
+            loaded.flavor,
+            loaded.load_seconds,
+            warm,
+            f"; following {uri}" if moving else "",
+        )
+        slots.append(ModelSlot(name, uri, loaded, follows=moving))
+    return slots
+
+
+def build_app(slots: Sequence[ModelSlot], options: ServeOptions) -> ScoringApp:
+    """The ASGI app over loaded slots (one per worker process)."""
+
+    def reload(slot: ModelSlot) -> Loaded:
+        return load_served(slot.uri, slot.name, model_config=options.model_config, env=options.env)
+
+    return ScoringApp(
+        slots,
+        default=options.default,
+        settings=options.settings,
+        access_log=AccessLog(sys.stdout) if options.access_log else None,
+        reload=reload,
+    )
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket (``port=0`` picks a free one)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # proto must say TCP: asyncio only sets TCP_NODELAY on accepted sockets whose proto
+    # is IPPROTO_TCP, and without it every keep-alive response waits ~40 ms for Nagle
+    # (the same cause as uvicorn's "--workers N loses TCP_NODELAY").
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise OSError(exc.errno, f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(
+    targets: Sequence[str],
+    options: ServeOptions,
+    *,
+    on_ready: Callable[[str], None] | None = None,
+) -> None:
+    """Load ``targets`` and serve them until SIGTERM / Ctrl-C."""
+    pairs = parse_targets(targets)
+    if options.default is not None and options.default not in {n for n, _ in pairs}:
+        raise ValueError(
+            f"--default {options.default!r} is not one of the served names {[n for n, _ in pairs]}"
+        )
+    slots = load_all(pairs, options)
+    sock = bind_socket(options.host, options.port)
+    host, port = sock.getsockname()[:2]
+    url = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
+    default = options.default or slots[0].name
+    log.info(
+        "serving %s on %s (/invocations -> %s; workers: %d)",
+        ", ".join(s.name for s in slots),
+        url,
+        default,
+        options.workers,
+    )
+    if on_ready is not None:
+        on_ready(url)
+    try:
+        if options.workers <= 1:
+            _run_worker(sock, slots, options)
+        else:
+            _prefork(sock, slots, options)
+    finally:
+        sock.close()
+
+
+def _uvicorn_config(app: ScoringApp, options: ServeOptions) -> Any:
+    import uvicorn
+
+    return uvicorn.Config(
+        app,
+        lifespan="on",
+        access_log=False,
+        server_header=False,
+        log_level="warning",
+        timeout_graceful_shutdown=int(options.settings.timeout) + 5,
+        # a Python-side parser only when the fast ones are missing
+        http="auto",
+        loop="auto",
+    )
+
+
+def _run_worker(sock: socket.socket, slots: Sequence[ModelSlot], options: ServeOptions) -> None:
+    import uvicorn
+
+    app = build_app(slots, options)
+    server = uvicorn.Server(_uvicorn_config(app, options))
+    server.run(sockets=[sock])
+
+
+def _prefork(  # noqa: PLR0915 - one supervisor loop, clearer in one place
+    sock: socket.socket, slots: Sequence[ModelSlot], options: ServeOptions
+) -> None:
+    # Objects that exist now are never collected in the children: freezing them keeps
+    # the GC from writing to (and so copying) every page that holds the loaded models.
+    gc.collect()
+    gc.freeze()
+    children: dict[int, int] = {}
+    stopping = False
+    restarts: list[float] = []
+
+    def spawn(index: int) -> None:
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child
+            code = 0
+            try:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                _run_worker(sock, slots, options)
+            except BaseException:
+                log.exception("worker %d failed", index)
+                code = 1
+            finally:
+                logging.shutdown()
+                os._exit(code)
+        children[pid] = index
+
+    def stop(signum: int, frame: Any) -> None:
+        nonlocal stopping
+        if not stopping:
+            log.info("draining %d worker(s)", len(children))
+        stopping = True
+        for pid in list(children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for i in range(options.workers):
+        spawn(i)
+    while children:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        except InterruptedError:  # pragma: no cover - PEP 475 retries wait()
+            continue
+        index = children.pop(pid, None)
+        if index is None or stopping:
+            continue
+        now = time.monotonic()
+        restarts[:] = [t for t in restarts if now - t < 60] + [now]
+        code = os.waitstatus_to_exitcode(status)
+        if len(restarts) > _MAX_RESTARTS_PER_MIN:
+            log.error("worker %d exited (%d) too often; stopping the server", index, code)
+            stop(signal.SIGTERM, None)
+            continue
+        log.warning("worker %d exited (%d); starting a new one", index, code)
+        spawn(index)

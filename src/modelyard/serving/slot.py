@@ -1,0 +1,182 @@
+"""A served model: the version answering now, and how a new one replaces it.
+
+A :class:`ModelSlot` holds one :class:`Loaded` version. Requests take the
+current version once, at their start, and finish on it even if the slot is
+swapped meanwhile; the swap itself is one reference assignment on the event
+loop, so no request ever sees half a model. The old version is released when
+its last request finishes (nothing else refers to it).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from modelyard.model import Model
+from modelyard.serving._spec import InputSpec
+from modelyard.serving.runner import Timing
+
+__all__ = ["Loaded", "ModelSlot", "load_served", "served_name"]
+
+log = logging.getLogger("modelyard.serving")
+
+_NAME_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+_NAME_BAD_CHARS = re.compile(r"[^A-Za-z0-9_.\-]+")
+
+
+@dataclass(frozen=True, eq=False)
+class Loaded:
+    """One loaded, warmed-up model version, ready to answer."""
+
+    model: Model
+    name: str
+    #: the registry version number, or the first 12 hex digits of the digest
+    version: str
+    digest: str
+    spec: InputSpec
+    load_seconds: float
+    warmup_seconds: float | None
+    #: response headers naming what answered, encoded once
+    headers: tuple[tuple[bytes, bytes], ...]
+    timing: Timing = field(repr=False)
+
+    @property
+    def flavor(self) -> str:
+        """Flavor that loaded the model."""
+        return self.model.flavor
+
+    def matches_version(self, text: str) -> bool:
+        """Whether an OIP ``/versions/{v}`` path segment names this version."""
+        if text == self.version:
+            return True
+        hexdigest = self.digest.removeprefix("sha256:")
+        text = text.removeprefix("sha256:")
+        return len(text) >= 7 and hexdigest.startswith(text)
+
+    def describe(self) -> dict[str, Any]:
+        """Facts for ``/health`` and the start-up log."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "digest": self.digest,
+            "flavor": self.flavor,
+            "uri": self.model.uri,
+            "load_seconds": round(self.load_seconds, 3),
+        }
+
+
+def served_name(uri: str) -> str:
+    """The name a URI is served under: the registered name, else the directory name."""
+    from modelyard.uri import ModelsURI, RunsURI, parse_uri
+
+    target = parse_uri(uri)
+    if isinstance(target, ModelsURI):
+        raw = target.name
+    elif isinstance(target, RunsURI):
+        raw = target.path.rsplit("/", 1)[-1] or target.run_id
+    else:
+        raw = Path(target.path).expanduser().resolve().name
+    if _NAME_OK.match(raw):
+        return raw
+    cleaned = _NAME_BAD_CHARS.sub("-", raw).strip("-.") or "model"
+    return cleaned if _NAME_OK.match(cleaned) else f"m-{cleaned}"
+
+
+def check_name(name: str) -> str:
+    """A served name must be usable in a URL path segment."""
+    if not _NAME_OK.match(name):
+        raise ValueError(
+            f"model name {name!r} may only contain letters, digits, '_', '.' and '-'"
+            " and must start with a letter or digit"
+        )
+    return name
+
+
+def load_served(
+    uri: str,
+    name: str,
+    *,
+    model_config: Mapping[str, Any] | str | None = None,
+    env: str = "warn",
+    warm_up: bool = True,
+) -> Loaded:
+    """Load ``uri`` and warm it up with its saved input example.
+
+    A warm-up that raises is a failed load: a version that cannot score its own
+    example is not put in front of traffic.
+    """
+    from modelyard.format.example import load_example_params
+    from modelyard.loading import load_model
+
+    start = time.perf_counter()
+    model = load_model(uri, model_config=model_config, env=env)
+    loaded_at = time.perf_counter()
+    warm: float | None = None
+    if warm_up:
+        example = model.input_example
+        if example is not None:
+            info = model.mlmodel.saved_input_example_info
+            params = load_example_params(model.path, dict(info) if info else None)
+            t0 = time.perf_counter()
+            model.predict(example, params)
+            # the first call pays one-off costs (imports, caches): time a second one
+            t1 = time.perf_counter()
+            model.predict(example, params)
+            warm = time.perf_counter() - t1
+            log.debug("warm-up of %s took %.1f ms", name, (t1 - t0) * 1000)
+    version = str(model.version) if model.version is not None else _short(model.digest)
+    headers = (
+        (b"x-model-name", name.encode()),
+        (b"x-model-version", version.encode()),
+        (b"x-model-digest", model.digest.encode()),
+    )
+    block = model.mlmodel.signature
+    return Loaded(
+        model=model,
+        name=name,
+        version=version,
+        digest=model.digest,
+        spec=InputSpec.from_signature_block(dict(block) if block else None),
+        load_seconds=loaded_at - start,
+        warmup_seconds=warm,
+        headers=headers,
+        timing=Timing(warm),
+    )
+
+
+def _short(digest: str) -> str:
+    return digest.removeprefix("sha256:")[:12]
+
+
+class ModelSlot:
+    """One name on the server and the version currently answering under it."""
+
+    def __init__(self, name: str, uri: str, loaded: Loaded, *, follows: bool = False) -> None:
+        self.name = name
+        self.uri = uri
+        self.current = loaded
+        #: the slot's URI can move (an alias or ``latest``) and is polled
+        self.follows = follows
+        #: why the last attempt to load a new version failed, while the old one serves on
+        self.last_error: str | None = None
+        self.last_checked: float | None = None
+        self.swaps = 0
+
+    def swap(self, new: Loaded) -> Loaded:
+        """Make ``new`` answer from now on; returns the version it replaced."""
+        old, self.current = self.current, new
+        self.last_error = None
+        self.swaps += 1
+        return old
+
+    def health(self) -> dict[str, Any]:
+        """What ``/health`` reports for this slot."""
+        out = {"uri": self.uri, **self.current.describe(), "follows": self.follows}
+        if self.last_error:
+            out["last_error"] = self.last_error
+        return out
