@@ -3,6 +3,12 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# A second venv for the Spark tests: pyspark 4.x pandas UDFs need pandas<3, while .venv
+# runs pandas 3. It also gives the batch code a run against pandas 2.
+SPARK_PYTHON ?= python3.11
+SPARK_VENV ?= .venv-spark
+SPARK_PY := $(SPARK_VENV)/bin/python
+SPARK_STAMP := $(SPARK_VENV)/.installed
 
 .PHONY: demo test check bench clean
 
@@ -11,14 +17,24 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	# torch==2.13.0 is the CPU build on this machine kind; any other spec pulls CUDA (GBs).
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[dev,sklearn,torch]'
+	$(PY) -m pip install -q -e '.[dev,sklearn,torch,uv]'
 	touch $(STAMP)
+
+$(SPARK_STAMP): pyproject.toml
+	$(SPARK_PYTHON) -m venv $(SPARK_VENV)
+	echo '*' > $(SPARK_VENV)/.gitignore
+	$(SPARK_PY) -m pip install -q --upgrade pip
+	# the first build compiles pyspark's 456 MB sdist into a wheel (~1 min), cached by pip after
+	$(SPARK_PY) -m pip install -q -e '.[sklearn,spark,uv]' pytest
+	touch $(SPARK_STAMP)
 
 demo: $(STAMP)  ## train, save, load, predict on the embedded default
 	$(PY) examples/demo.py
 
-test: $(STAMP)  ## the whole test suite (builds the cached MLflow env for interop tests once)
+test: $(STAMP) $(SPARK_STAMP)  ## the whole test suite (builds the cached MLflow env for interop tests once)
 	$(PY) -m pytest -q
+	# Spark in local mode, serially; workers must run the Spark venv's interpreter
+	PYSPARK_PYTHON=$(abspath $(SPARK_PY)) $(SPARK_PY) -m pytest -q -m spark tests/batch/spark
 
 check: $(STAMP)  ## lint, format and type checks
 	$(VENV)/bin/ruff check src tests bench examples
@@ -29,4 +45,4 @@ bench: $(STAMP)  ## side-by-side benchmarks against MLflow
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache demo-yard
+	rm -rf $(VENV) $(SPARK_VENV) .pytest_cache .mypy_cache .ruff_cache demo-yard

@@ -474,9 +474,18 @@ class EnvironmentBuildError(BatchError):
 class WorkerError(BatchError):
     """The model's isolated process failed to start, died, or broke the protocol."""
 
-    def __init__(self, reason: str, *, python: Path | str | None = None, log: str = "") -> None:
+    def __init__(
+        self,
+        reason: str,
+        *,
+        python: Path | str | None = None,
+        log: str = "",
+        remote_type: str | None = None,
+    ) -> None:
         self.reason = reason
         self.python = Path(python) if python is not None else None
         self.log = log
+        #: the exception class raised inside the model process, when it raised one
+        self.remote_type = remote_type
         tail = f"\n{log.strip()[-2000:]}" if log.strip() else ""
         super().__init__(f"model process: {reason}{tail}")

@@ -1,0 +1,114 @@
+"""Messages between modelyard and a model process in another environment.
+
+A message is a JSON header and a binary payload, each length-prefixed::
+
+    <u32 header length> <header JSON> <u64 payload length> <payload>
+
+Data travels in formats every pandas/numpy version reads the same way: tables
+as Arrow IPC streams (pandas metadata stripped, so a pandas 3 parent and a
+pandas 2 child understand each other), arrays in ``.npy`` format (no pickles).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+from typing import IO, Any
+
+_HEADER = struct.Struct(">I")
+_PAYLOAD = struct.Struct(">Q")
+
+
+def send(stream: IO[bytes], header: dict[str, Any], payload: bytes = b"") -> None:
+    """Write one message and flush."""
+    head = json.dumps(header, default=str).encode("utf-8")
+    stream.write(_HEADER.pack(len(head)) + head + _PAYLOAD.pack(len(payload)))
+    if payload:
+        stream.write(payload)
+    stream.flush()
+
+
+def receive(stream: IO[bytes]) -> tuple[dict[str, Any], bytes] | None:
+    """Read one message; ``None`` at a clean end of stream."""
+    first = stream.read(1)
+    if not first:
+        return None
+    (head_size,) = _HEADER.unpack(first + _exact(stream, _HEADER.size - 1))
+    head = json.loads(_exact(stream, head_size))
+    (size,) = _PAYLOAD.unpack(_exact(stream, _PAYLOAD.size))
+    return head, _exact(stream, size) if size else b""
+
+
+def _exact(stream: IO[bytes], n: int) -> bytes:
+    chunks = []
+    while n:
+        chunk = stream.read(n)
+        if not chunk:
+            raise EOFError("the other side closed the connection mid-message")
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks)
+
+
+# -- values -----------------------------------------------------------------------
+
+
+def encode(value: Any) -> tuple[str, Any, bytes]:
+    """``(kind, extra, payload)`` for a table, frame, series, array, list or dict."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+
+    if isinstance(value, pa.RecordBatch):
+        value = pa.Table.from_batches([value])
+    if isinstance(value, pa.Table):
+        return "table", None, _ipc(value)
+    if isinstance(value, pd.DataFrame):
+        names = [str(c) for c in value.columns]
+        frame = value.set_axis(names, axis=1)
+        return "frame", names, _ipc(pa.Table.from_pandas(frame, preserve_index=False))
+    if isinstance(value, pd.Series):
+        name = None if value.name is None else str(value.name)
+        table = pa.table({"0": pa.Array.from_pandas(value)})
+        return "series", name, _ipc(table)
+    if isinstance(value, dict):
+        return encode(pd.DataFrame(value))
+    arr = value if isinstance(value, np.ndarray) else np.asarray(value)
+    if arr.dtype.kind == "O":  # strings and mixed values: Arrow, not pickle
+        if arr.ndim == 1:
+            return encode(pd.Series(arr))
+        return "objects", list(arr.shape), _ipc(pa.table({"0": pa.array(arr.reshape(-1))}))
+    buf = io.BytesIO()
+    np.save(buf, arr, allow_pickle=False)
+    return "ndarray", None, buf.getvalue()
+
+
+def decode(kind: str, extra: Any, payload: bytes) -> Any:
+    """The value :func:`encode` described; tables come back as pandas DataFrames."""
+    import numpy as np
+    import pyarrow as pa
+
+    if kind == "ndarray":
+        return np.load(io.BytesIO(payload), allow_pickle=False)
+    table = pa.ipc.open_stream(payload).read_all()
+    if kind in ("table", "frame"):
+        frame = table.to_pandas()
+        if kind == "frame":
+            frame.columns = extra
+        return frame
+    if kind == "series":
+        return table.column(0).to_pandas().rename(extra)
+    if kind == "objects":
+        return np.asarray(table.column(0).to_pylist(), dtype=object).reshape(extra)
+    raise ValueError(f"unknown value kind {kind!r}")
+
+
+def _ipc(table: Any) -> bytes:
+    import pyarrow as pa
+
+    table = table.replace_schema_metadata(None)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return bytes(sink.getvalue().to_pybytes())
