@@ -190,6 +190,9 @@ def time_commands(
     if len(set(labels)) != len(labels):
         raise ValueError(f"command labels must be unique: {labels}")
     out: dict[str, list[Run]] = {c.label: [] for c in cmds}
+    load, cores = os.getloadavg()[0], os.cpu_count() or 1
+    if load > cores:
+        print(f"note: the machine is busy (load {load:.1f} on {cores} cores); wall times are noisy")
     for round_ in range(warmup + runs):
         for cmd in cmds:
             run = run_once(cmd)
