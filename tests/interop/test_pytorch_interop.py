@@ -99,11 +99,17 @@ torch.manual_seed(0)
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     scripted = torch.jit.script(nn.Sequential(nn.Linear(4, 2), nn.Sigmoid()))
+# MLflow infers requirements by loading each model in a subprocess (seconds
+# each): "sequential" and "pt2" keep that default, the others name theirs.
+reqs = {{"pip_requirements": ["torch", "cloudpickle"]}}
 models = {{
     "sequential": (nn.Sequential(nn.Linear(4, 3), nn.Softmax(dim=1)), {{}}),
-    "custom_main": (Net(), {{}}),
-    "code_paths": ({user_module}.Net(), {{"code_paths": [str(lib / "{user_module}.py")]}}),
-    "torchscript": (scripted, {{}}),
+    "custom_main": (Net(), reqs),
+    "code_paths": (
+        {user_module}.Net(),
+        {{"code_paths": [str(lib / "{user_module}.py")], **reqs}},
+    ),
+    "torchscript": (scripted, reqs),
 }}
 result = {{}}
 for name, (net, extra) in models.items():
@@ -127,7 +133,7 @@ with torch.no_grad():
     out = net(torch.from_numpy(X)).numpy()
 signature = infer_signature(X, out, params={{"scale": 1.0}})
 mlflow.pytorch.save_model(
-    net, str(ROOT / "params"), serialization_format="pickle", signature=signature
+    net, str(ROOT / "params"), serialization_format="pickle", signature=signature, **reqs
 )
 pyfunc = mlflow.pyfunc.load_model(str(ROOT / "params"))
 result["params"] = pyfunc.predict(X, params={{"scale": 2.5}}).tolist()
