@@ -224,6 +224,13 @@ class ScoringApp:
             body = v2_envelope(err) if protocol == _V2 else mlflow_envelope(err)
         except _ClientGone:
             return
+        except Exception as exc:  # a bug of ours: answer in the envelope, trace to the log
+            log.exception("unexpected error on %s %s", method, path)
+            err = RequestError(
+                "INTERNAL_ERROR", f"unexpected server error ({type(exc).__name__}); see the log"
+            )
+            status, ctype = err.status, _JSON
+            body = v2_envelope(err) if protocol == _V2 else mlflow_envelope(err)
         headers = [
             (b"content-type", ctype),
             (b"content-length", str(len(body)).encode()),

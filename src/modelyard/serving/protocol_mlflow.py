@@ -106,11 +106,15 @@ def parse_content_type(header: str | None) -> str:
 
 def parse_request(media_type: str, body: bytes, spec: InputSpec) -> Parsed:
     """Decode a body of ``media_type`` (from :func:`parse_content_type`)."""
-    if media_type == JSON:
-        return _parse_json(body, spec)
-    if media_type == CSV:
-        return _parse_csv(body, spec)
-    return _parse_parquet(body)
+    try:
+        if media_type == JSON:
+            return _parse_json(body, spec)
+        if media_type == CSV:
+            return _parse_csv(body, spec)
+        return _parse_parquet(body)
+    except RecursionError:
+        # numpy and pandas recurse over deeply nested lists too
+        raise RequestError("BAD_REQUEST", "Invalid input: the data is nested too deeply.") from None
 
 
 # -- JSON ----------------------------------------------------------------------
@@ -129,6 +133,8 @@ def _parse_json(body: bytes, spec: InputSpec) -> Parsed:
             "Invalid input. Ensure that input is a valid JSON formatted string."
             f" Error: {exc.msg} at line {exc.lineno} column {exc.colno}.",
         ) from None
+    except RecursionError:
+        raise RequestError("BAD_REQUEST", "Invalid input: the JSON is nested too deeply.") from None
     if not isinstance(doc, dict):
         kind = "a list" if isinstance(doc, list) else f"a JSON {type(doc).__name__}"
         raise RequestError(

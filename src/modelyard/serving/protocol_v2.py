@@ -80,6 +80,8 @@ def parse_infer(body: bytes, spec: InputSpec) -> InferRequest:
         doc = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise RequestError("BAD_REQUEST", f"the body is not valid JSON: {_reason(exc)}") from None
+    except RecursionError:
+        raise RequestError("BAD_REQUEST", "the JSON is nested too deeply") from None
     if not isinstance(doc, dict):
         raise RequestError("BAD_REQUEST", "the body must be a JSON object with 'inputs'")
     inputs = doc.get("inputs")
@@ -89,7 +91,12 @@ def parse_infer(body: bytes, spec: InputSpec) -> InferRequest:
         )
     tensors: dict[str, np.ndarray] = {}
     for i, item in enumerate(inputs):
-        name, arr = _tensor(item, i)
+        try:
+            name, arr = _tensor(item, i)
+        except RecursionError:
+            raise RequestError(
+                "BAD_REQUEST", f"inputs[{i}]: 'data' is nested too deeply", field="inputs"
+            ) from None
         if name in tensors:
             raise RequestError(
                 "BAD_REQUEST", f"input {name!r} is given twice", field=f"inputs[{i}].name"

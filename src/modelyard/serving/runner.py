@@ -3,7 +3,11 @@
 Handing a 1 ms predict to a thread costs about as much again (a queue put, a
 GIL hand-over and a loop wake-up each way), and buys no parallelism for
 GIL-bound Python, so calls whose recent timings are under a few milliseconds
-run inline on the event loop. Anything slower,
+run inline on the event loop.
+
+The cost of that is the first call that is unexpectedly slow: it cannot be cut
+short, so its caller gets the 504 only when it returns, and the jump in the
+mean sends every later call to the pool, where the deadline holds. Anything slower,
 or with a large body, runs in a small thread pool, where the request timeout
 applies: the caller gets a 504 at the deadline. Python cannot interrupt a
 running thread, so an overrun call finishes in the background and its result
@@ -62,18 +66,27 @@ class PredictRunner:
         if self._inline and small and timing.inline_ok():
             start = time.perf_counter()
             try:
-                return fn()
+                result = fn()
             finally:
-                timing.observe(time.perf_counter() - start)
+                took = time.perf_counter() - start
+                timing.observe(took)
+            if took > self.timeout:
+                # A call that had always been fast overran: its caller still gets the
+                # 504 it asked for, and the jump in the mean sends later calls to the pool.
+                raise self._deadline()
+            return result
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(self._executor(), _timed, fn, timing)
         try:
             return await asyncio.wait_for(future, self.timeout)
         except asyncio.TimeoutError:
-            raise RequestError(
-                "DEADLINE_EXCEEDED",
-                f"the model did not answer within the request timeout ({self.timeout:g} s)",
-            ) from None
+            raise self._deadline() from None
+
+    def _deadline(self) -> RequestError:
+        return RequestError(
+            "DEADLINE_EXCEEDED",
+            f"the model did not answer within the request timeout ({self.timeout:g} s)",
+        )
 
     def _executor(self) -> ThreadPoolExecutor:
         if self._pool is None:

@@ -1,0 +1,212 @@
+"""Real scoring servers on loopback ports, and small real models to serve.
+
+``start_server(*args)`` runs ``modelyard serve ... --port 0`` in a subprocess,
+reads the address it chose from its log, and stops it (SIGTERM, then SIGKILL
+after a bound) when the test ends. Everything talks HTTP to it with httpx.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import cloudpickle
+import pandas as pd
+import pytest
+
+import modelyard
+from tests.serving import _models
+
+# the servers run without the test suite on their path
+cloudpickle.register_pickle_by_value(_models)
+
+START_TIMEOUT_S = 90.0
+STOP_TIMEOUT_S = 30.0
+_URL = re.compile(r"serving .* on (http://127\.0\.0\.1:\d+)")
+
+
+class ServerProcess:
+    """A running ``modelyard serve`` subprocess."""
+
+    def __init__(self, args: list[str], env: dict[str, str] | None = None) -> None:
+        cmd = [sys.executable, "-c", "from modelyard.cli import main; main()", "serve", *args]
+        if "--port" not in args:
+            cmd += ["--port", "0"]
+        full_env = {**os.environ, **(env or {})}
+        self.proc = subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=full_env,
+        )
+        self.stderr_lines: list[str] = []
+        self.stdout_lines: list[str] = []
+        self._ready = threading.Event()
+        self.url = ""
+        self._pumps = [
+            threading.Thread(target=self._pump_err, daemon=True),
+            threading.Thread(target=self._pump_out, daemon=True),
+        ]
+        for pump in self._pumps:
+            pump.start()
+        if not self._ready.wait(START_TIMEOUT_S) or not self.url:
+            self.stop()
+            raise AssertionError("server did not start:\n" + self.log)
+
+    def _pump_err(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.stderr_lines.append(line)
+            m = _URL.search(line)
+            if m and not self.url:
+                self.url = m.group(1)
+                self._ready.set()
+        self._ready.set()  # exited before serving
+
+    def _pump_out(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.stdout_lines.append(line)
+
+    @property
+    def log(self) -> str:
+        """Everything the server wrote to stderr so far."""
+        return "".join(self.stderr_lines)
+
+    def wait_for_log(self, pattern: str, timeout: float = 30.0) -> str:
+        """Wait until a stderr line matches ``pattern``; returns it."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in list(self.stderr_lines):
+                if rx.search(line):
+                    return line
+            time.sleep(0.05)
+        raise AssertionError(f"no log line matching {pattern!r}:\n{self.log}")
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        """Stop the server; returns its exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(STOP_TIMEOUT_S)
+        for pump in self._pumps:
+            pump.join(5)
+        for pipe in (self.proc.stdout, self.proc.stderr):
+            if pipe is not None:
+                pipe.close()
+        return self.proc.returncode
+
+
+StartServer = Callable[..., ServerProcess]
+
+
+@pytest.fixture
+def start_server() -> Iterator[StartServer]:
+    """Start servers for one test; all are stopped at its end."""
+    started: list[ServerProcess] = []
+
+    def start(*args: str, env: dict[str, str] | None = None) -> ServerProcess:
+        server = ServerProcess([str(a) for a in args], env=env)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def module_server() -> Iterator[StartServer]:
+    """Like ``start_server`` but shared by a module's tests."""
+    started: list[ServerProcess] = []
+
+    def start(*args: str, env: dict[str, str] | None = None) -> ServerProcess:
+        server = ServerProcess([str(a) for a in args], env=env)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+# -- models -----------------------------------------------------------------------
+
+IRIS_COLUMNS = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder of small saved models, made once per session."""
+    return tmp_path_factory.mktemp("served-models")
+
+
+@pytest.fixture(scope="session")
+def iris_frame_model(models_dir: Path, iris: tuple[pd.DataFrame, pd.Series]) -> Path:
+    """LogisticRegression fitted on a DataFrame: a column signature of 4 doubles."""
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = iris
+    path = models_dir / "iris"
+    modelyard.save_model(LogisticRegression(max_iter=1000).fit(X, y), path, input_example=X.head(3))
+    return path
+
+
+@pytest.fixture(scope="session")
+def iris_array_model(models_dir: Path, iris: tuple[pd.DataFrame, pd.Series]) -> Path:
+    """LogisticRegression fitted on a numpy array: a tensor signature float64 (-1, 4)."""
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = iris
+    arr = X.to_numpy()
+    path = models_dir / "iris-array"
+    modelyard.save_model(
+        LogisticRegression(max_iter=1000).fit(arr, y.to_numpy()), path, input_example=arr[:3]
+    )
+    return path
+
+
+@pytest.fixture(scope="session")
+def doubler_model(models_dir: Path) -> Path:
+    """A custom model with a one-column signature ``x: double``."""
+    path = models_dir / "doubler"
+    modelyard.save_model(_models.Doubler(), path, input_example=pd.DataFrame({"x": [1.0, 2.0]}))
+    return path
+
+
+@pytest.fixture(scope="session")
+def sleeper_model(models_dir: Path) -> Path:
+    """A custom model that sleeps as long as its ``seconds`` param says."""
+    path = models_dir / "sleeper"
+    modelyard.save_model(
+        _models.Sleeper(),
+        path,
+        input_example=(pd.DataFrame({"x": [1.0]}), {"seconds": 0.0}),
+    )
+    return path
+
+
+@pytest.fixture(scope="session")
+def echo_model(models_dir: Path) -> Path:
+    """A custom model without a signature that describes its input."""
+    path = models_dir / "echo"
+    modelyard.save_model(_models.Echo(), path)
+    return path
+
+
+def iris_split(rows: list[list[float]]) -> dict[str, Any]:
+    """A ``dataframe_split`` body for the iris columns."""
+    return {"dataframe_split": {"columns": IRIS_COLUMNS, "data": rows}}
