@@ -248,3 +248,20 @@ def test_skops_trusted_types_we_write_are_what_mlflow_needs(ours: Any) -> None:
     }
     assert conf == {"lr-skops": None, "rf-skops": [TREE], "user-skops": ["user_funcs.double"]}
     assert MLmodel.read(ours["saved"]["user-skops"]).flavors["sklearn"]["code"] == "code"
+
+
+def test_our_model_registered_and_downloaded_by_mlflow_verifies(
+    ours: Any, mlflow_python: Path, tmp_path: Path, iris: Any
+) -> None:
+    X, _ = iris
+    path = ours["saved"]["rf-skops"]
+    digest = modelyard.load_model(path).digest
+    result = _scripts.run(
+        mlflow_python, "mlflow_registers.py", str(path), str(tmp_path / "mlflow"), cwd=tmp_path
+    )
+    downloaded = Path(result["downloaded"])
+    assert (downloaded / "registered_model_meta").is_file()
+    assert (downloaded / MANIFEST_FILE).is_file()
+    model = modelyard.load_model(downloaded)  # verified against our manifest
+    assert model.digest == digest
+    np.testing.assert_array_equal(model.predict(X), ours["estimators"]["rf"].predict(X))
