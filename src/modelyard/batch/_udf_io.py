@@ -161,7 +161,7 @@ def _atomic(values: Any, rtype: ResultType, where: str) -> Any:
     if kind not in ATOMIC:
         raise ResultTypeError(where, str(series.dtype), f"nested {kind} inside a struct field")
     if kind == "string":
-        return series.map(lambda v: None if _missing(v) else str(v)).astype(object)
+        return pd.Series([None if _missing(v) else str(v) for v in series], dtype=object)
     if kind == "binary":
         if all(v is None or isinstance(v, (bytes, bytearray)) for v in series):
             return series.astype(object)
@@ -201,7 +201,7 @@ def _integral(series: Any, kind: str, where: str) -> Any:
         fractional = values[np.mod(values, 1) != 0]
         if fractional.size:
             raise ResultTypeError(
-                where, str(values.dtype), f"non-integral values such as {fractional[0]!r}"
+                where, str(values.dtype), f"non-integral values such as {fractional[0].item()!r}"
             )
     lo, hi = _INT_BOUNDS[kind]
     if values.size and (values.min() < lo or values.max() > hi):

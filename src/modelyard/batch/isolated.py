@@ -13,6 +13,7 @@ as :class:`SchemaError`; other failures as :class:`WorkerError`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import tempfile
@@ -103,7 +104,8 @@ class IsolatedModel:
         """Stop the child (closing its stdin ends it) and release its files."""
         proc = self._proc
         if proc.stdin is not None and not proc.stdin.closed:
-            proc.stdin.close()
+            with contextlib.suppress(OSError):  # a dead child: nothing left to flush to
+                proc.stdin.close()
         try:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import click
 
 from modelyard._version import __version__
-from modelyard.cli._info import env_group, info
+from modelyard.cli._env import env_group
+from modelyard.cli._info import info
 from modelyard.cli._predict import predict
 from modelyard.cli._serve import serve
 

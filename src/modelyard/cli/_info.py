@@ -1,4 +1,4 @@
-"""``modelyard info URI`` and ``modelyard env show URI``."""
+"""``modelyard info URI``."""
 
 from __future__ import annotations
 
@@ -41,30 +41,3 @@ def info(uri: str, as_json: bool) -> None:
     rows = [(k, v) for k, v in facts.items() if k not in ("signature", "environment")]
     rows.append(("environment", "ok" if report.ok else report.summary()))
     emit_table(None, ["", ""], rows)
-
-
-@click.group("env")
-def env_group() -> None:
-    """A model's environment: requirements and how this one compares."""
-
-
-@env_group.command("show")
-@click.argument("uri")
-@json_option
-@friendly_errors
-def env_show(uri: str, as_json: bool) -> None:
-    """Print the model's requirements and the mismatch report against this environment."""
-    from modelyard.format.environment import read_requirements
-    from modelyard.format.mlmodel import MLmodel
-    from modelyard.loading.check import check
-    from modelyard.loading.fetch import fetch
-    from modelyard.loading.resolve import resolve
-
-    local = fetch(resolve(uri))
-    report = check(local.path, MLmodel.read(local.path))
-    reqs = read_requirements(local.path)
-    if as_json:
-        emit_json({"requirements": reqs, "report": report.to_dict()})
-        return
-    click.echo("requirements:\n" + "".join(f"  {r}\n" for r in reqs))
-    click.echo(report.summary())

@@ -1,0 +1,60 @@
+"""Values across the pipe to a model process: lossless, no pickles."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from modelyard.batch import _wire
+
+
+def _round_trip(value: object) -> object:
+    kind, extra, payload = _wire.encode(value)
+    buf = io.BytesIO()
+    _wire.send(buf, {"kind": kind, "extra": extra}, payload)
+    buf.seek(0)
+    message = _wire.receive(buf)
+    assert message is not None
+    header, body = message
+    assert _wire.receive(buf) is None  # clean end of stream
+    return _wire.decode(header["kind"], header["extra"], body)
+
+
+def test_frames_series_and_tables() -> None:
+    frame = pd.DataFrame({"x": [0.1, 0.2], "s": ["a", None], 3: [1, 2]})
+    got = _round_trip(frame)
+    assert isinstance(got, pd.DataFrame)
+    assert list(got.columns) == ["x", "s", "3"]
+    assert got["x"].tolist() == [0.1, 0.2]
+    assert got["s"].tolist()[0] == "a"
+    series = _round_trip(pd.Series([1.5, 2.5], name="p"))
+    assert isinstance(series, pd.Series)
+    assert (series.name, series.tolist()) == ("p", [1.5, 2.5])
+    table = _round_trip(pa.table({"a": [1, 2]}))
+    assert isinstance(table, pd.DataFrame)
+    assert table["a"].tolist() == [1, 2]
+
+
+def test_arrays_keep_shape_and_dtype() -> None:
+    arr = np.arange(6, dtype=np.float32).reshape(2, 3)
+    got = _round_trip(arr)
+    assert isinstance(got, np.ndarray)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, arr)
+    labels = _round_trip(np.array(["setosa", "virginica"], dtype=object))
+    assert list(labels) == ["setosa", "virginica"]  # type: ignore[call-overload]
+    grid = _round_trip(np.array([["a", "b"], ["c", "d"]], dtype=object))
+    assert np.asarray(grid).shape == (2, 2)
+    assert _round_trip([1, 2]).tolist() == [1, 2]  # type: ignore[attr-defined]
+
+
+def test_a_cut_message_is_an_error() -> None:
+    buf = io.BytesIO()
+    _wire.send(buf, {"op": "x"}, b"0123456789")
+    cut = io.BytesIO(buf.getvalue()[:-3])
+    with pytest.raises(EOFError):
+        _wire.receive(cut)
