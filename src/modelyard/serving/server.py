@@ -180,7 +180,16 @@ def _run_worker(sock: socket.socket, slots: Sequence[ModelSlot], options: ServeO
 
     app = build_app(slots, options)
     server = uvicorn.Server(_uvicorn_config(app, options))
+    # uvicorn drains on SIGTERM/SIGINT, then re-raises the signal against the handler
+    # that was installed before it: make that one a no-op so a drained server exits 0.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _drained)
     server.run(sockets=[sock])
+    log.info("stopped")
+
+
+def _drained(signum: int, frame: Any) -> None:
+    """Handler left in place after uvicorn's: the drain has happened already."""
 
 
 def _prefork(  # noqa: PLR0915 - one supervisor loop, clearer in one place
@@ -199,8 +208,6 @@ def _prefork(  # noqa: PLR0915 - one supervisor loop, clearer in one place
         if pid == 0:  # pragma: no cover - runs in the child
             code = 0
             try:
-                signal.signal(signal.SIGTERM, signal.SIG_DFL)
-                signal.signal(signal.SIGINT, signal.SIG_DFL)
                 _run_worker(sock, slots, options)
             except BaseException:
                 log.exception("worker %d failed", index)
