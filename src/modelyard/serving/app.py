@@ -226,11 +226,11 @@ class ScoringApp:
             return
         except Exception as exc:  # a bug of ours: answer in the envelope, trace to the log
             log.exception("unexpected error on %s %s", method, path)
-            err = RequestError(
+            failure = RequestError(
                 "INTERNAL_ERROR", f"unexpected server error ({type(exc).__name__}); see the log"
             )
-            status, ctype = err.status, _JSON
-            body = v2_envelope(err) if protocol == _V2 else mlflow_envelope(err)
+            status, ctype = failure.status, _JSON
+            body = v2_envelope(failure) if protocol == _V2 else mlflow_envelope(failure)
         headers = [
             (b"content-type", ctype),
             (b"content-length", str(len(body)).encode()),

@@ -192,9 +192,7 @@ def _drained(signum: int, frame: Any) -> None:
     """Handler left in place after uvicorn's: the drain has happened already."""
 
 
-def _prefork(  # noqa: PLR0915 - one supervisor loop, clearer in one place
-    sock: socket.socket, slots: Sequence[ModelSlot], options: ServeOptions
-) -> None:
+def _prefork(sock: socket.socket, slots: Sequence[ModelSlot], options: ServeOptions) -> None:
     # Objects that exist now are never collected in the children: freezing them keeps
     # the GC from writing to (and so copying) every page that holds the loaded models.
     gc.collect()
