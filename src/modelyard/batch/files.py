@@ -348,10 +348,15 @@ def temp_sibling(dest: str) -> Path:
 def publish(tmp: Path, dest: str) -> None:
     """Move a finished temporary file into place, or copy it to stdout for ``-``."""
     if dest == STDIO:
-        with open(tmp, "rb") as src:
-            shutil.copyfileobj(src, sys.stdout.buffer, 1 << 20)
-        sys.stdout.buffer.flush()
-        tmp.unlink()
+        try:
+            with open(tmp, "rb") as src:
+                shutil.copyfileobj(src, sys.stdout.buffer, 1 << 20)
+            sys.stdout.buffer.flush()
+        except BrokenPipeError:
+            # The reader went away (`| head`): as for any Unix filter, that is not an error.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        finally:
+            tmp.unlink()
     else:
         os.replace(tmp, dest)
 
