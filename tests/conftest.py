@@ -8,6 +8,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from tests._yard import any_yard, pg_database, yard  # noqa: F401  (fixtures)
+
 
 @pytest.fixture(scope="session")
 def iris() -> tuple[pd.DataFrame, pd.Series]:

@@ -1,0 +1,151 @@
+"""A content-addressed blob store in a local (or shared) folder.
+
+Each blob is a file named by the sha256 of its content::
+
+    <root>/sha256/<first two hex digits>/<sha256 hex>
+
+A blob is written to a private temporary file in ``<root>/tmp``, flushed to
+disk, then renamed into place, so a reader never sees half a blob and two
+writers of the same content simply both land the same bytes. Stored blobs are
+made read-only. Every read is checked against the blob's name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from modelyard.errors import IntegrityError
+from modelyard.store import BlobInfo
+
+__all__ = ["LocalBlobStore", "hash_file"]
+
+_CHUNK = 1 << 20
+_HEX = re.compile(r"^[0-9a-f]{64}$")
+
+
+def hash_file(path: Path) -> BlobInfo:
+    """sha256 and size of a file, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            h.update(chunk)
+            size += len(chunk)
+    return BlobInfo(h.hexdigest(), size)
+
+
+class LocalBlobStore:
+    """Blobs in a folder; safe for several processes (and machines on a shared folder)."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+
+    @property
+    def location(self) -> str:
+        """The blob folder."""
+        return str(self.root)
+
+    def __repr__(self) -> str:
+        return f"LocalBlobStore({str(self.root)!r})"
+
+    def path(self, sha256: str) -> Path:
+        """Where a blob lives (whether or not it is stored)."""
+        if not _HEX.match(sha256):
+            raise ValueError(f"not a sha256 hex digest: {sha256!r}")
+        return self.root / "sha256" / sha256[:2] / sha256
+
+    def exists(self, sha256: str) -> bool:
+        """Whether the blob is stored."""
+        return self.path(sha256).is_file()
+
+    def put_file(self, path: Path, *, sha256: str | None = None) -> BlobInfo:
+        """Store the content of ``path``; a blob already stored is not written again.
+
+        The file is hashed first (unless the caller already did: ``sha256``), so
+        logging the same large file again costs a read, not a write. The copy is
+        hashed too: if the file changed meanwhile, nothing is stored.
+        """
+        info = BlobInfo(sha256, path.stat().st_size) if sha256 else hash_file(path)
+        if self.exists(info.sha256):
+            return info
+        with open(path, "rb") as src:
+            self._write(src.read, info)
+        return info
+
+    def put_bytes(self, data: bytes) -> BlobInfo:
+        """Store ``data``."""
+        info = BlobInfo(hashlib.sha256(data).hexdigest(), len(data))
+        if not self.exists(info.sha256):
+            chunks = iter([data, b""])
+            self._write(lambda _n: next(chunks), info)
+        return info
+
+    def read_bytes(self, sha256: str) -> bytes:
+        """The blob's content; :class:`IntegrityError` if it does not match its name."""
+        target = self.path(sha256)
+        try:
+            data = target.read_bytes()
+        except FileNotFoundError:
+            raise IntegrityError(
+                self.root, f"sha256/{sha256}", "is missing from the blob store"
+            ) from None
+        if hashlib.sha256(data).hexdigest() != sha256:
+            raise IntegrityError(self.root, f"sha256/{sha256}", "is corrupt (its sha256 differs)")
+        return data
+
+    def copy_to(self, sha256: str, dest: Path, *, size: int | None = None) -> None:
+        """Copy a blob to the new file ``dest``, hashing it on the way.
+
+        A blob that does not hash to its name (or has the wrong size) is
+        :class:`IntegrityError` and ``dest`` is removed: a corrupt store never
+        yields a file that looks fine.
+        """
+        source = self.path(sha256)
+        h = hashlib.sha256()
+        written = 0
+        try:
+            with open(source, "rb") as src, open(dest, "xb") as out:
+                while chunk := src.read(_CHUNK):
+                    h.update(chunk)
+                    out.write(chunk)
+                    written += len(chunk)
+        except FileNotFoundError:
+            if not source.exists():
+                dest.unlink(missing_ok=True)
+                raise IntegrityError(
+                    self.root, f"sha256/{sha256}", "is missing from the blob store"
+                ) from None
+            raise
+        if h.hexdigest() != sha256 or (size is not None and written != size):
+            dest.unlink(missing_ok=True)
+            raise IntegrityError(self.root, f"sha256/{sha256}", "is corrupt (its sha256 differs)")
+
+    def _write(self, read: Callable[[int], bytes], info: BlobInfo) -> None:
+        target = self.path(info.sha256)
+        tmp_dir = self.root / "tmp"
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = tmp_dir / f"{info.sha256[:16]}-{uuid.uuid4().hex}"
+        h = hashlib.sha256()
+        try:
+            with open(tmp, "xb") as out:
+                while chunk := read(_CHUNK):
+                    h.update(chunk)
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            if h.hexdigest() != info.sha256:
+                raise IntegrityError(
+                    self.root, f"sha256/{info.sha256}", "changed while it was being stored"
+                )
+            os.chmod(tmp, 0o444)
+            # Same content under the same name: whichever writer renames last, the
+            # blob is the same bytes, and readers only ever see whole files.
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)

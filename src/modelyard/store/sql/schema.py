@@ -1,0 +1,243 @@
+"""The yard's tables (SQLAlchemy Core), the same for SQLite and PostgreSQL.
+
+Core tables rather than ORM classes: every query here is a handful of
+columns, and the ORM would cost a cold process ~50 ms of imports for nothing.
+Alembic migrations in :mod:`modelyard.store.migrations` create and change these
+tables; :data:`SCHEMA_REVISION` is the newest revision, checked cheaply on
+every open so Alembic is imported only when an upgrade is due.
+
+Times are integer milliseconds since the epoch (portable, cheap to compare).
+Version numbers come from ``registered_models.next_version``, bumped by an
+``UPDATE ... RETURNING`` that row-locks the model: unique and gap-free under
+concurrent writers, and never reused after a delete.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Float,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+__all__ = [
+    "SCHEMA_REVISION",
+    "SCHEMA_REVISIONS",
+    "alias_history",
+    "experiments",
+    "metadata",
+    "model_aliases",
+    "model_tags",
+    "model_versions",
+    "registered_models",
+    "run_artifacts",
+    "run_latest_metrics",
+    "run_metrics",
+    "run_params",
+    "run_tags",
+    "runs",
+    "version_tags",
+]
+
+#: every revision, oldest first; the last is what this code writes
+SCHEMA_REVISIONS = ("0001", "0002")
+SCHEMA_REVISION = SCHEMA_REVISIONS[-1]
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+_NAME = 255
+_KEY = 250
+_RUN_ID = 32
+_DIGEST = 71  # "sha256:" + 64 hex
+
+experiments = Table(
+    "experiments",
+    metadata,
+    Column("experiment_id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(_NAME), nullable=False, unique=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("run_id", String(_RUN_ID), primary_key=True),
+    Column(
+        "experiment_id",
+        Integer,
+        ForeignKey("experiments.experiment_id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("name", String(_NAME)),
+    Column("status", String(16), nullable=False),
+    Column("start_time", BigInteger, nullable=False),
+    Column("end_time", BigInteger),
+    Column("parent_run_id", String(_RUN_ID), ForeignKey("runs.run_id", ondelete="SET NULL")),
+    Column("created_by", String(_NAME)),
+)
+
+run_params = Table(
+    "run_params",
+    metadata,
+    Column(
+        "run_id", String(_RUN_ID), ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("key", String(_KEY), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+run_metrics = Table(
+    "run_metrics",
+    metadata,
+    Column("metric_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column(
+        "run_id", String(_RUN_ID), ForeignKey("runs.run_id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("key", String(_KEY), nullable=False),
+    # NULL is NaN: SQLite cannot store NaN, so both databases store it the same way.
+    Column("value", Float),
+    Column("step", BigInteger, nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
+    Index("ix_run_metrics_run_id_key", "run_id", "key"),
+)
+
+run_latest_metrics = Table(
+    "run_latest_metrics",
+    metadata,
+    Column(
+        "run_id", String(_RUN_ID), ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("key", String(_KEY), primary_key=True),
+    Column("value", Float),
+    Column("step", BigInteger, nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
+    Index("ix_run_latest_metrics_key_value", "key", "value"),
+)
+
+run_tags = Table(
+    "run_tags",
+    metadata,
+    Column(
+        "run_id", String(_RUN_ID), ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("key", String(_KEY), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+run_artifacts = Table(
+    "run_artifacts",
+    metadata,
+    Column(
+        "run_id", String(_RUN_ID), ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("path", String(1000), primary_key=True),
+    Column("sha256", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+)
+
+registered_models = Table(
+    "registered_models",
+    metadata,
+    Column("model_id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(_NAME), nullable=False, unique=True),
+    Column("description", Text),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    # The number the next version gets; only ever incremented.
+    Column("next_version", Integer, nullable=False, server_default="1"),
+)
+
+model_tags = Table(
+    "model_tags",
+    metadata,
+    Column(
+        "model_id",
+        Integer,
+        ForeignKey("registered_models.model_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("key", String(_KEY), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column(
+        "model_id",
+        Integer,
+        ForeignKey("registered_models.model_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("version", Integer, primary_key=True),
+    Column("digest", String(_DIGEST), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("run_id", String(_RUN_ID), index=True),
+    Column("status", String(32), nullable=False),
+    Column("description", Text),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("created_by", String(_NAME)),
+)
+
+version_tags = Table(
+    "version_tags",
+    metadata,
+    Column("model_id", Integer, primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("key", String(_KEY), primary_key=True),
+    Column("value", Text, nullable=False),
+    ForeignKeyConstraint(
+        ["model_id", "version"],
+        ["model_versions.model_id", "model_versions.version"],
+        ondelete="CASCADE",
+    ),
+)
+
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column("model_id", Integer, primary_key=True),
+    Column("alias", String(_NAME), primary_key=True),
+    Column("version", Integer, nullable=False),
+    ForeignKeyConstraint(
+        ["model_id", "version"],
+        ["model_versions.model_id", "model_versions.version"],
+        ondelete="CASCADE",
+    ),
+)
+
+# Added in revision 0002: who moved which alias when, from where to where.
+alias_history = Table(
+    "alias_history",
+    metadata,
+    Column("change_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column(
+        "model_id",
+        Integer,
+        ForeignKey("registered_models.model_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("alias", String(_NAME), nullable=False),
+    Column("from_version", Integer),
+    Column("to_version", Integer),
+    Column("changed_at", BigInteger, nullable=False),
+    Column("changed_by", String(_NAME)),
+    Index("ix_alias_history_model_id_alias", "model_id", "alias", "change_id"),
+)

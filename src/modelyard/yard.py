@@ -1,0 +1,260 @@
+"""Which yard is in use: ``set_yard``, ``get_yard`` and ``MODELYARD_URI``.
+
+A yard is a metadata store plus a blob store, named by one URI:
+
+==========================================  =========================================
+``/path/to/folder``, ``./rel``, ``file:``   embedded: ``yard.db`` (SQLite), ``blobs/``
+                                            and ``cache/`` inside that folder
+``sqlite:///path/yard.db[?blobs=DIR]``      a SQLite file; blobs in ``DIR`` (default
+                                            ``blobs/`` beside the file)
+``postgresql://user@host/db?blobs=DIR``     PostgreSQL; blobs in ``DIR`` (required: a
+                                            folder every user of the yard can reach)
+==========================================  =========================================
+
+The yard in use is, in order: the one given to :func:`set_yard`, the
+``MODELYARD_URI`` environment variable, else the embedded default
+``./.modelyard`` (a folder in the working directory, created on the first
+write; nothing to start or configure).
+
+Models fetched from the yard are cached by digest in ``cache/`` of an
+embedded yard, or ``~/.cache/modelyard/models`` for a database yard;
+``MODELYARD_CACHE`` overrides both.
+
+Opening a yard imports nothing heavy: the stores open on first use, and the
+SQL store imports SQLAlchemy (never Alembic unless a migration is due).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+
+from modelyard.errors import InvalidURI
+from modelyard.store import Stores, StoreSpec, open_stores
+
+if TYPE_CHECKING:
+    from modelyard.store import ArtifactStore, MetadataStore
+    from modelyard.store.cache import ModelCache
+
+__all__ = [
+    "DEFAULT_FOLDER",
+    "ENV_CACHE",
+    "ENV_URI",
+    "Yard",
+    "get_yard",
+    "parse_yard_uri",
+    "set_yard",
+]
+
+ENV_URI = "MODELYARD_URI"
+ENV_CACHE = "MODELYARD_CACHE"
+DEFAULT_FOLDER = ".modelyard"
+DB_FILE = "yard.db"
+_BLOBS_PARAM = "blobs"
+_POSTGRES = ("postgresql", "postgres")
+
+
+def parse_yard_uri(uri: str | os.PathLike[str] | None) -> tuple[StoreSpec, Path]:
+    """The store spec and the local cache folder for a yard URI (see the module doc)."""
+    if uri is None or (isinstance(uri, str) and not uri.strip()):
+        uri = os.environ.get(ENV_URI) or DEFAULT_FOLDER
+    if isinstance(uri, os.PathLike):
+        return _embedded(Path(uri))
+    text = str(uri).strip()
+    parts = urlsplit(text)
+    scheme = parts.scheme.lower()
+    base = scheme.split("+", 1)[0]
+    # One-letter schemes are Windows drive letters: a path.
+    if not scheme or len(scheme) == 1:
+        return _embedded(Path(text))
+    if scheme == "file":
+        if parts.netloc not in ("", "localhost"):
+            raise InvalidURI(text, "file: yard URIs must not name a host", part="host")
+        return _embedded(Path(unquote(parts.path)))
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    blobs = [v for k, v in query if k == _BLOBS_PARAM]
+    rest = [(k, v) for k, v in query if k != _BLOBS_PARAM]
+    db_url = urlunsplit(parts._replace(query=urlencode(rest)))
+    if base == "sqlite":
+        db_path = Path(unquote(parts.path[1:] if parts.path.startswith("/") else parts.path))
+        if not parts.path or db_path == Path(":memory:"):
+            raise InvalidURI(text, "a sqlite: yard needs a database file", part="path")
+        blob_root = Path(blobs[-1]) if blobs else db_path.parent / "blobs"
+        spec = StoreSpec("sqlite", db_url, blob_root.absolute(), _mask(text))
+        return spec, _cache_root(db_path.parent.absolute() / "cache")
+    if base in _POSTGRES:
+        if not blobs or not blobs[-1]:
+            raise InvalidURI(
+                _mask(text),
+                "a postgresql yard needs a blob folder every user can reach: "
+                "add ?blobs=/path/to/shared/folder",
+                part="blobs",
+            )
+        if base == "postgres":  # libpq's short spelling; SQLAlchemy wants the long one
+            db_url = "postgresql" + db_url[len("postgres") :]
+        spec = StoreSpec("postgresql", db_url, Path(blobs[-1]).absolute(), _mask(text))
+        return spec, _cache_root(None)
+    # Another store, registered through the modelyard.stores entry points.
+    blob_root = Path(blobs[-1]).absolute() if blobs else Path()
+    return StoreSpec(base, text, blob_root, _mask(text)), _cache_root(None)
+
+
+def _embedded(folder: Path) -> tuple[StoreSpec, Path]:
+    folder = folder.expanduser().absolute()
+    if folder.exists() and not folder.is_dir():
+        raise InvalidURI(str(folder), "the yard folder is a file", part="path")
+    spec = StoreSpec(
+        "file",
+        f"sqlite:///{folder / DB_FILE}",
+        folder / "blobs",
+        str(folder),
+    )
+    return spec, _cache_root(folder / "cache")
+
+
+def _cache_root(default: Path | None) -> Path:
+    env = os.environ.get(ENV_CACHE)
+    if env:
+        return Path(env).expanduser().absolute()
+    if default is not None:
+        return default
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".cache"
+    return base / "modelyard" / "models"
+
+
+def _mask(uri: str) -> str:
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    host = parts.hostname or ""
+    if parts.port:
+        host += f":{parts.port}"
+    netloc = f"{parts.username or ''}:***@{host}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+class Yard:
+    """A metadata store and an artifact store, opened on first use.
+
+    >>> yard = modelyard.get_yard()  # doctest: +SKIP
+    >>> yard.uri                     # doctest: +SKIP
+    '/home/ana/project/.modelyard'
+    """
+
+    def __init__(self, uri: str | os.PathLike[str] | None = None) -> None:
+        self.spec, self.cache_root = parse_yard_uri(uri)
+        self._stores: Stores | None = None
+        self._cache: ModelCache | None = None
+        self._pid = os.getpid()
+        self._lock = threading.Lock()
+
+    @property
+    def uri(self) -> str:
+        """The yard's URI as shown to people (passwords masked)."""
+        return self.spec.display
+
+    @property
+    def kind(self) -> str:
+        """``embedded``, ``sqlite``, ``postgresql`` or a third-party scheme."""
+        return "embedded" if self.spec.scheme == "file" else self.spec.scheme
+
+    def __repr__(self) -> str:
+        return f"<Yard {self.kind} {self.uri}>"
+
+    @property
+    def metadata(self) -> MetadataStore:
+        """The metadata store, created if the yard does not exist yet."""
+        return self._open(create=True).metadata
+
+    def reader(self) -> MetadataStore:
+        """The metadata store for reads: :class:`YardNotFound` if the yard was never written."""
+        return self._open(create=False).metadata
+
+    @property
+    def artifacts(self) -> ArtifactStore:
+        """The blob store (opens the yard for reading if it is not open yet)."""
+        return self._open(create=False).artifacts
+
+    @property
+    def cache(self) -> ModelCache:
+        """The local model cache (by digest)."""
+        if self._cache is None:
+            from modelyard.store.cache import ModelCache
+
+            self._cache = ModelCache(self.cache_root)
+        return self._cache
+
+    def describe(self) -> dict[str, str]:
+        """Where everything is, for ``modelyard db status`` and bug reports."""
+        return {
+            "uri": self.uri,
+            "kind": self.kind,
+            "blobs": str(self.spec.blob_root),
+            "cache": str(self.cache_root),
+        }
+
+    def close(self) -> None:
+        """Release database connections (the yard reopens on next use)."""
+        with self._lock:
+            if self._stores is not None:
+                self._stores.metadata.close()
+            self._stores = None
+
+    def _open(self, *, create: bool) -> Stores:
+        stores = self._stores
+        if stores is not None and self._pid == os.getpid():
+            return stores
+        with self._lock:
+            if self._stores is not None and self._pid != os.getpid():
+                # A forked child must not close (or share) its parent's connections.
+                forget = getattr(self._stores.metadata, "after_fork", None)
+                if forget is not None:
+                    forget()
+                self._stores = None
+            if self._stores is None:
+                self._stores = open_stores(replace(self.spec, create=create))
+                self._pid = os.getpid()
+            return self._stores
+
+
+class _State:
+    current: Yard | None = None
+
+
+_by_uri: dict[str, Yard] = {}
+_guard = threading.Lock()
+
+
+def set_yard(uri: str | os.PathLike[str] | None) -> Yard:
+    """Use the yard at ``uri`` from now on in this process (``None``: back to the default).
+
+    >>> modelyard.set_yard("./demo-yard")                               # doctest: +SKIP
+    >>> modelyard.set_yard("postgresql://me@db/yard?blobs=/mnt/yard")   # doctest: +SKIP
+    """
+    with _guard:
+        _State.current = None if uri is None else _yard_for(uri)
+        return _State.current if _State.current is not None else _yard_for(None)
+
+
+def get_yard() -> Yard:
+    """The yard in use: :func:`set_yard`'s, else ``MODELYARD_URI``'s, else ``./.modelyard``."""
+    current = _State.current
+    if current is not None:
+        return current
+    with _guard:
+        return _yard_for(None)
+
+
+def _yard_for(uri: str | os.PathLike[str] | None) -> Yard:
+    # One Yard (one engine, one pool) per place, however it was spelled.
+    spec, cache = parse_yard_uri(uri)
+    key = f"{spec.scheme}|{spec.database_url}|{spec.blob_root}|{cache}"
+    yard = _by_uri.get(key)
+    if yard is None:
+        yard = _by_uri[key] = Yard(uri if uri is not None else None)
+    return yard
