@@ -35,9 +35,12 @@ class TwoOutputs(modelyard.PythonModel):
 @pytest.fixture
 def fussy(tmp_path: Path) -> Any:
     path = tmp_path / "fussy"
-    modelyard.save_model(
-        Fussy(), path, signature={"inputs": json.dumps([{"name": "x", "type": "double"}])}
-    )
+    params = [{"name": "scale", "type": "double", "default": 2.0, "shape": None}]
+    signature = {
+        "inputs": json.dumps([{"name": "x", "type": "double"}]),
+        "params": json.dumps(params),
+    }
+    modelyard.save_model(Fussy(), path, signature=signature)
     return modelyard.load_model(path)
 
 
