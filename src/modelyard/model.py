@@ -7,9 +7,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from modelyard.errors import MalformedMLmodel
 from modelyard.flavors import Predictor
+from modelyard.format.enforce import SignatureEnforcer
 from modelyard.format.example import load_example
-from modelyard.format.mlmodel import MLmodel
+from modelyard.format.mlmodel import MLMODEL_FILE, MLmodel
+from modelyard.format.schema import Schema
 from modelyard.format.signature import Signature
 
 if TYPE_CHECKING:
@@ -49,11 +52,29 @@ class Model:
         self._environment = environment
         self._ref = ref
         self._example: Any = _UNSET
-        block = mlmodel.signature
-        self._signature = Signature.from_mlmodel(block) if block else None
+        self._signature = _read_signature(mlmodel, path)
+        # Plans are compiled here, once, so predict only runs them. MLflow's
+        # type-hint signatures are checked by the model itself: inputs pass as given.
+        self._enforce = (
+            SignatureEnforcer(
+                self._signature,
+                inputs=not mlmodel.data.get("is_signature_from_type_hint"),
+            )
+            if self._signature is not None
+            else None
+        )
 
     def predict(self, data: Any, params: Mapping[str, Any] | None = None) -> Any:
-        """Predictions for ``data``; ``params`` are passed to models that take them."""
+        """Predictions for ``data``, checked against the signature first.
+
+        Inputs are made to fit the signature (columns reordered, extra ones
+        dropped with one warning, lossless type conversions) and params get
+        their defaults; anything that cannot fit raises :class:`SchemaError`
+        naming the column or param. Without a signature, ``data`` and
+        ``params`` pass through untouched.
+        """
+        if self._enforce is not None:
+            data, params = self._enforce(data, params)
         return self._predictor(data, params)
 
     def unwrap(self) -> Any:
@@ -118,6 +139,11 @@ class Model:
         return self._signature
 
     @property
+    def input_schema(self) -> Schema | None:
+        """The declared inputs (what ``predict`` enforces), or ``None``."""
+        return self._signature.inputs if self._signature is not None else None
+
+    @property
     def environment(self) -> EnvironmentReport:
         """How the running environment compares with the model's requirements."""
         return self._environment
@@ -157,13 +183,16 @@ class Model:
         return f"<table><caption>modelyard.Model</caption>{rows}</table>"
 
 
-def _describe(specs: Any) -> str:
-    parts = []
-    for s in specs:
-        if s.get("type") == "tensor":
-            t = s.get("tensor-spec", {})
-            parts.append(f"tensor {t.get('dtype')} {t.get('shape')}")
-        else:
-            parts.append(f"{s.get('name', '?')}: {s.get('type')}")
-    text = ", ".join(parts)
+def _describe(schema: Schema) -> str:
+    text = ", ".join(str(s) for s in schema)
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _read_signature(mlmodel: MLmodel, path: Path) -> Signature | None:
+    block = mlmodel.signature
+    if not block or not any(block.get(k) for k in ("inputs", "outputs", "params")):
+        return None
+    try:
+        return Signature.from_mlmodel(block)
+    except ValueError as exc:
+        raise MalformedMLmodel(path / MLMODEL_FILE, str(exc), field="signature") from exc

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import uuid
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +16,7 @@ from modelyard._version import __version__
 from modelyard.errors import ModelyardError, SaveError
 from modelyard.flavors import flavor_for_object, get_flavor
 from modelyard.format.content import ContentManifest
+from modelyard.format.enforce import SignatureEnforcer
 from modelyard.format.environment import (
     CONDA_FILE,
     PYTHON_ENV_FILE,
@@ -23,6 +26,8 @@ from modelyard.format.environment import (
 from modelyard.format.example import save_example
 from modelyard.format.mlmodel import PYFUNC, MLmodel, running_python_version
 from modelyard.format.signature import Signature, infer_signature
+
+logger = logging.getLogger("modelyard")
 
 CODE_DIR = "code"
 
@@ -140,8 +145,8 @@ def _build(
     if input_example is not None:
         extra["saved_input_example_info"] = save_example(tmp, input_example)
         if signature is None:
-            data = input_example[0] if isinstance(input_example, tuple) else input_example
-            signature = infer_signature(data)
+            probe = MLmodel({"flavors": flavors}, path=tmp)
+            signature = _infer_from_example(obj, flavor.predictor, probe, input_example)
     if signature is not None:
         sig = signature if isinstance(signature, Signature) else Signature.from_mlmodel(signature)
         extra["signature"] = sig.to_mlmodel()
@@ -167,6 +172,31 @@ def _copy_code(code_paths: Iterable[str | os.PathLike[str]] | None, tmp: Path) -
         else:
             shutil.copy2(p, target)
     return CODE_DIR
+
+
+def _infer_from_example(obj: Any, predictor: Any, probe: MLmodel, input_example: Any) -> Signature:
+    """The example's signature; outputs too when the model predicts on the example.
+
+    As MLflow does, the model is run once on the example to record its output
+    schema. Warnings from that run are silenced, and a model that cannot
+    predict there (it needs ``load_context``, a network, ...) is saved with
+    inputs and params only.
+    """
+    data, params = input_example, None
+    pair = isinstance(input_example, tuple) and len(input_example) == 2
+    if pair and isinstance(input_example[1], Mapping):
+        data, params = input_example
+    signature = infer_signature(data, params=params)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ready, ready_params = SignatureEnforcer(signature)(data, params)
+            output = predictor(obj, probe, {})(ready, ready_params)
+            outputs = infer_signature(output).inputs
+    except Exception as exc:
+        logger.info("no output schema recorded: predicting on the input example failed (%r)", exc)
+        return signature
+    return Signature(signature.inputs, outputs, signature.params)
 
 
 def _signature_of(mlmodel: MLmodel) -> Signature | None:
