@@ -1,0 +1,332 @@
+"""The model registry: named models, immutable versions pinned to digests, and aliases.
+
+>>> import modelyard as my
+>>> v = my.register_model("runs:/<run_id>/model", "fraud")   # doctest: +SKIP
+>>> my.set_alias("fraud", "champion", v.version)             # doctest: +SKIP
+>>> my.load_model("models:/fraud@champion")                  # doctest: +SKIP
+
+Every call works on the yard in use (:func:`modelyard.get_yard`). Names,
+aliases and tag keys are validated here (no ``/``, ``..``, ``:`` or control
+characters; ``latest`` and ``v<digits>`` are reserved aliases). A version's
+files are always in the yard's own blob store: registering a local directory
+copies it in first, and the recorded ``source`` is a yard URI (``runs:/...``,
+``models:/...``) or the digest itself, never a path outside the yard.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from collections.abc import Mapping, Sequence
+
+from modelyard.errors import AliasNotFound, ArtifactNotFound, MLmodelNotFound, ModelNotFound
+from modelyard.store.entities import AliasChange, ModelVersion, RegisteredModel, to_millis
+from modelyard.uri import ModelsURI, PathURI, RunsURI, parse_uri, validate_alias, validate_name
+from modelyard.yard import get_yard
+
+__all__ = [
+    "create_registered_model",
+    "delete_alias",
+    "delete_model_version",
+    "delete_model_version_tag",
+    "delete_registered_model",
+    "delete_registered_model_tag",
+    "get_alias_history",
+    "get_model_version",
+    "get_model_version_by_alias",
+    "get_registered_model",
+    "register_model",
+    "rename_registered_model",
+    "search_model_versions",
+    "search_registered_models",
+    "set_alias",
+    "set_model_version_tag",
+    "set_registered_model_tag",
+    "update_model_version",
+    "update_registered_model",
+]
+
+_MLMODEL = "MLmodel"
+
+
+def current_user() -> str | None:
+    """Who is acting: ``MODELYARD_USER``, else the login name (recorded with changes)."""
+    user = os.environ.get("MODELYARD_USER")
+    if user:
+        return user
+    try:
+        import getpass
+
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (containers) and no LOGNAME
+        return None
+
+
+# -- registered models --------------------------------------------------------------
+
+
+def create_registered_model(
+    name: str, *, description: str | None = None, tags: Mapping[str, str] | None = None
+) -> RegisteredModel:
+    """Create an empty registered model; :class:`AlreadyExists` if the name is taken.
+
+    ``register_model`` creates the model on its first version, so this is only
+    needed to set a description or tags up front.
+    """
+    return get_yard().metadata.create_registered_model(
+        validate_name(name), description=description, tags=_tags(tags)
+    )
+
+
+def get_registered_model(name: str) -> RegisteredModel:
+    """One registered model with its tags, aliases and latest version number.
+
+    >>> get_registered_model("frod")  # doctest: +SKIP
+    RegisteredModelNotFound: no registered model 'frod'; did you mean 'fraud'?
+    """
+    return get_yard().reader().get_registered_model(validate_name(name))
+
+
+def search_registered_models(
+    filter_string: str | None = None,
+    *,
+    order_by: Sequence[str] | None = None,
+    max_results: int = 100,
+) -> list[RegisteredModel]:
+    """Registered models matching ``filter_string``, by name unless ``order_by`` says.
+
+    >>> search_registered_models("name LIKE 'fr%' AND tags.team = 'risk'")  # doctest: +SKIP
+    """
+    return (
+        get_yard()
+        .reader()
+        .search_registered_models(filter_string, order_by=order_by, max_results=max_results)
+    )
+
+
+def rename_registered_model(name: str, new_name: str) -> RegisteredModel:
+    """Rename a model; its versions, aliases and alias history follow it."""
+    return get_yard().metadata.rename_registered_model(validate_name(name), validate_name(new_name))
+
+
+def update_registered_model(name: str, *, description: str | None) -> RegisteredModel:
+    """Set (or clear, with ``None``) a registered model's description."""
+    return get_yard().metadata.update_registered_model(validate_name(name), description)
+
+
+def delete_registered_model(name: str) -> None:
+    """Delete a model with its versions, aliases and history (blobs stay: they may be shared)."""
+    get_yard().metadata.delete_registered_model(validate_name(name))
+
+
+def set_registered_model_tag(name: str, key: str, value: str) -> None:
+    """Set (or replace) a tag on a registered model."""
+    get_yard().metadata.set_registered_model_tag(
+        validate_name(name), validate_name(key, "tag key"), str(value)
+    )
+
+
+def delete_registered_model_tag(name: str, key: str) -> None:
+    """Remove a tag from a registered model (nothing happens if it is absent)."""
+    get_yard().metadata.delete_registered_model_tag(
+        validate_name(name), validate_name(key, "tag key")
+    )
+
+
+# -- versions -------------------------------------------------------------------------
+
+
+def register_model(
+    model_uri: str | os.PathLike[str],
+    name: str,
+    *,
+    description: str | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> ModelVersion:
+    """A new version of ``name`` (created if needed) holding the model at ``model_uri``.
+
+    ``model_uri`` is ``runs:/<run_id>/<path>``, ``models:/<name>/<version>``
+    (or ``@alias``, ``/latest``), or a local model directory, which is copied
+    into the yard's blob store first (verified against its ``MANIFEST.sha256``
+    if it has one). The version is pinned to the directory's digest and never
+    changes afterwards.
+
+    >>> register_model("runs:/4f1c.../model", "fraud").version  # doctest: +SKIP
+    3
+    """
+    name = validate_name(name)
+    yard = get_yard()
+    store = yard.metadata
+    target = parse_uri(model_uri)
+    run_id: str | None = None
+    if isinstance(target, PathURI):
+        from modelyard.store.trees import store_directory
+
+        path = target.path.expanduser()
+        if not path.is_dir():
+            raise ModelNotFound(str(model_uri), f"no model directory at {str(path)!r}")
+        if not (path / _MLMODEL).is_file():
+            raise MLmodelNotFound(path)
+        digest = store_directory(yard.artifacts, path).digest
+        source = digest
+    elif isinstance(target, RunsURI):
+        from modelyard.store.trees import run_tree, store_manifest
+
+        manifest = run_tree(store, target.run_id, target.path, uri=str(model_uri))
+        if _MLMODEL not in {e.path for e in manifest.entries}:
+            raise MLmodelNotFound(str(target))
+        digest = store_manifest(yard.artifacts, manifest)
+        source, run_id = str(target), target.run_id
+    elif isinstance(target, ModelsURI):
+        resolved = store.resolve(
+            target.name,
+            version=None if target.latest else target.version,
+            alias=target.alias,
+        )
+        digest, run_id = resolved.digest, resolved.run_id
+        source = f"models:/{resolved.name}/{resolved.version}"
+        if target.subpath:
+            from modelyard.store.trees import read_manifest, store_manifest, subtree
+
+            sub = subtree(read_manifest(yard.artifacts, digest), target.subpath)
+            if not sub.entries:
+                raise ArtifactNotFound(source, target.subpath, uri=str(model_uri))
+            digest = store_manifest(yard.artifacts, sub)
+            source = f"{source}/{target.subpath}"
+    else:  # pragma: no cover - parse_uri returns one of the above
+        raise AssertionError(target)
+    return store.create_model_version(
+        name,
+        digest=digest,
+        source=source,
+        run_id=run_id,
+        description=description,
+        tags=_tags(tags),
+        created_by=current_user(),
+    )
+
+
+def get_model_version(name: str, version: int | str) -> ModelVersion:
+    """One version; :class:`ModelVersionNotFound` lists the versions there are."""
+    return get_yard().reader().get_model_version(validate_name(name), _version(version))
+
+
+def get_model_version_by_alias(
+    name: str, alias: str, *, at: _dt.datetime | None = None
+) -> ModelVersion:
+    """The version ``alias`` points at now, or pointed at ``at`` a past time.
+
+    >>> get_model_version_by_alias("fraud", "champion").version                 # doctest: +SKIP
+    7
+    >>> get_model_version_by_alias("fraud", "champion", at=datetime(2026, 3, 1))  # doctest: +SKIP
+    """
+    name, alias = validate_name(name), validate_alias(alias)
+    store = get_yard().reader()
+    if at is None:
+        return store.get_model_version_by_alias(name, alias)
+    when = to_millis(at)
+    version: int | None = None
+    for change in store.get_alias_history(name, alias):
+        if to_millis(change.changed_at) > when:
+            break
+        version = change.to_version
+    if version is None:
+        model = store.get_registered_model(name)
+        raise AliasNotFound(
+            name, alias, aliases=model.aliases, uri=f"models:/{name}@{alias} at {at.isoformat()}"
+        )
+    return store.get_model_version(name, version)
+
+
+def search_model_versions(
+    filter_string: str | None = None,
+    *,
+    order_by: Sequence[str] | None = None,
+    max_results: int = 1000,
+) -> list[ModelVersion]:
+    """Versions matching ``filter_string``: by name, newest first unless ``order_by`` says.
+
+    >>> search_model_versions("name = 'fraud' AND tags.validated = 'yes'")  # doctest: +SKIP
+    >>> search_model_versions(f"run_id = '{run_id}'")                        # doctest: +SKIP
+    """
+    return (
+        get_yard()
+        .reader()
+        .search_model_versions(filter_string, order_by=order_by, max_results=max_results)
+    )
+
+
+def update_model_version(name: str, version: int | str, *, description: str | None) -> ModelVersion:
+    """Set (or clear) a version's description; its files never change."""
+    return get_yard().metadata.update_model_version(
+        validate_name(name), _version(version), description
+    )
+
+
+def delete_model_version(name: str, version: int | str) -> None:
+    """Delete a version and the aliases on it; its number is never given out again."""
+    get_yard().metadata.delete_model_version(
+        validate_name(name), _version(version), user=current_user()
+    )
+
+
+def set_model_version_tag(name: str, version: int | str, key: str, value: str) -> None:
+    """Set (or replace) a tag on a version."""
+    get_yard().metadata.set_model_version_tag(
+        validate_name(name), _version(version), validate_name(key, "tag key"), str(value)
+    )
+
+
+def delete_model_version_tag(name: str, version: int | str, key: str) -> None:
+    """Remove a tag from a version (nothing happens if it is absent)."""
+    get_yard().metadata.delete_model_version_tag(
+        validate_name(name), _version(version), validate_name(key, "tag key")
+    )
+
+
+# -- aliases ----------------------------------------------------------------------------
+
+
+def set_alias(name: str, alias: str, version: int | str) -> None:
+    """Point ``alias`` at ``version`` of ``name`` (moving it if it exists), atomically.
+
+    Every move is recorded with who and when: see :func:`get_alias_history`.
+
+    >>> set_alias("fraud", "champion", 7)  # doctest: +SKIP
+    """
+    get_yard().metadata.set_alias(
+        validate_name(name), validate_alias(alias), _version(version), user=current_user()
+    )
+
+
+def delete_alias(name: str, alias: str) -> None:
+    """Remove ``alias`` from ``name``; :class:`AliasNotFound` lists the aliases it has."""
+    get_yard().metadata.delete_alias(
+        validate_name(name), validate_alias(alias), user=current_user()
+    )
+
+
+def get_alias_history(name: str, alias: str) -> list[AliasChange]:
+    """Every move of ``alias`` on ``name``, oldest first: who, when, from and to which version.
+
+    >>> [(c.from_version, c.to_version) for c in get_alias_history("fraud", "champion")]
+    ... # doctest: +SKIP
+    [(None, 1), (1, 3), (3, None)]
+    """
+    return get_yard().reader().get_alias_history(validate_name(name), validate_alias(alias))
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def _version(version: int | str) -> int:
+    text = str(version)
+    if isinstance(version, bool) or not text.isdigit() or int(text) < 1:
+        raise ValueError(f"version must be a positive integer, got {version!r}")
+    return int(text)
+
+
+def _tags(tags: Mapping[str, str] | None) -> dict[str, str] | None:
+    if not tags:
+        return None
+    return {validate_name(k, "tag key"): str(v) for k, v in tags.items()}
