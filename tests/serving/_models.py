@@ -37,3 +37,23 @@ class Echo(modelyard.PythonModel):
             "keys": sorted(model_input) if isinstance(model_input, dict) else None,
             "params": params,
         }
+
+
+class Versioned(modelyard.PythonModel):
+    """Answers its own version number for every row."""
+
+    def __init__(self, version: int) -> None:
+        self.version = version
+
+    def predict(self, context: Any, model_input: Any, params: Any = None) -> Any:
+        return np.full(len(model_input), self.version)
+
+
+class FailsToLoad(modelyard.PythonModel):
+    """A version that cannot be loaded (its weights are 'missing')."""
+
+    def load_context(self, context: Any) -> None:
+        raise RuntimeError("cannot open the weights")
+
+    def predict(self, context: Any, model_input: Any, params: Any = None) -> Any:
+        return np.zeros(len(model_input))

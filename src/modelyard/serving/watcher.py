@@ -139,7 +139,7 @@ class AliasWatcher:
             new.load_seconds,
             old.version,
         )
-        weakref.finalize(old, log.debug, "%s: version %s freed", self.slot.name, old.version)
+        weakref.finalize(old, log.info, "%s: version %s freed", self.slot.name, old.version)
 
 
 def _same(target: tuple[Any, str | None], current: Loaded) -> bool:
