@@ -1,17 +1,25 @@
 """Step 1, resolve: turn a model reference into a :class:`ModelRef`.
 
-Registry and run lookups happen here and only here, once per load, so a load
-of ``@champion`` whose alias moves mid-load still loads one version.
+Registry and run lookups happen here and only here, once per load: the
+reference is pinned to a content digest, and every later step works from that
+digest, so a load of ``@champion`` whose alias moves mid-load still loads one
+version. A ``models:/`` reference costs one indexed query; a ``runs:/`` one
+reads the run's file list for the path.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from modelyard.errors import ModelNotFound
+from modelyard.errors import ArtifactNotFound, ModelNotFound
 from modelyard.uri import ModelsURI, ModelURI, PathURI, RunsURI, parse_uri
+
+if TYPE_CHECKING:
+    from modelyard.format.content import ContentManifest
+    from modelyard.yard import Yard
 
 
 @dataclass(frozen=True)
@@ -28,10 +36,18 @@ class ModelRef:
     version: int | None = None
     alias: str | None = None
     run_id: str | None = None
+    #: the yard whose blob store holds the files (registry and run references)
+    yard: Yard | None = field(default=None, compare=False, repr=False)
+    #: the file list, when resolving already had it (runs:/ paths, models:/ sub-paths)
+    manifest: ContentManifest | None = field(default=None, compare=False, repr=False)
 
 
 def resolve(uri: str | os.PathLike[str]) -> ModelRef:
-    """Resolve ``uri``; a path that does not exist is :class:`ModelNotFound`."""
+    """Resolve ``uri``; anything missing is a :class:`ModelNotFound` naming what and why.
+
+    >>> resolve("models:/fraud@champion").version  # doctest: +SKIP
+    7
+    """
     target = parse_uri(uri)
     text = str(uri)
     if isinstance(target, PathURI):
@@ -41,6 +57,46 @@ def resolve(uri: str | os.PathLike[str]) -> ModelRef:
         if not path.is_dir():
             raise ModelNotFound(text, f"{str(path)!r} is a file, not a model directory")
         return ModelRef(uri=text, target=target, location=path.resolve())
-    if isinstance(target, (ModelsURI, RunsURI)):
-        raise ModelNotFound(text, "models:/ and runs:/ URIs need a yard, which is not built yet")
+    from modelyard.yard import get_yard
+
+    yard = get_yard()
+    store = yard.reader()
+    if isinstance(target, ModelsURI):
+        found = store.resolve(
+            target.name,
+            version=None if target.latest else target.version,
+            alias=target.alias,
+        )
+        digest, manifest = found.digest, None
+        if target.subpath:
+            from modelyard.store.trees import read_manifest, subtree
+
+            manifest = subtree(read_manifest(yard.artifacts, digest), target.subpath)
+            if not manifest.entries:
+                owner = f"models:/{found.name}/{found.version}"
+                raise ArtifactNotFound(owner, target.subpath, uri=text)
+            digest = manifest.digest
+        return ModelRef(
+            uri=text,
+            target=target,
+            digest=digest,
+            name=found.name,
+            version=found.version,
+            alias=target.alias,
+            run_id=found.run_id,
+            yard=yard,
+            manifest=manifest,
+        )
+    if isinstance(target, RunsURI):
+        from modelyard.store.trees import run_tree
+
+        tree = run_tree(store, target.run_id, target.path, uri=text)
+        return ModelRef(
+            uri=text,
+            target=target,
+            digest=tree.digest,
+            run_id=target.run_id,
+            yard=yard,
+            manifest=tree,
+        )
     raise AssertionError(target)  # pragma: no cover - parse_uri returns one of the above
