@@ -211,3 +211,34 @@ def test_progress_bar_when_asked(
     assert "3 rows" in capsys.readouterr().err
     score_file(fussy, str(src), str(tmp_path / "o.parquet"))  # not a terminal: quiet
     assert capsys.readouterr().err == ""
+
+
+def test_read_ahead_keeps_order_passes_errors_and_stops_early() -> None:
+    from modelyard.batch._pipeline import WriteBehind, read_ahead
+
+    assert list(read_ahead(range(50), depth=2)) == list(range(50))
+
+    def broken() -> Any:
+        yield 1
+        raise OSError("disk gone")
+
+    with pytest.raises(OSError, match="disk gone"):
+        list(read_ahead(broken()))
+    it = read_ahead(range(1000), depth=2)
+    assert next(it) == 0
+    it.close()  # the consumer stops early: the reading thread ends, nothing hangs
+
+    written: list[int] = []
+    behind = WriteBehind(written.append)
+    for i in range(20):
+        behind.put(i)
+    behind.close()
+    assert written == list(range(20))
+
+    def fail(item: int) -> None:
+        raise ValueError(f"cannot write {item}")
+
+    failing = WriteBehind(fail)
+    failing.put(1)
+    with pytest.raises(ValueError, match="cannot write 1"):
+        failing.close()

@@ -13,6 +13,7 @@ replaces the destination only when every batch succeeded.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Mapping, Sequence
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from modelyard.batch import _signature
 from modelyard.batch._outputs import OutputShapeError, prediction_columns
+from modelyard.batch._pipeline import WriteBehind, read_ahead
 from modelyard.batch._progress import progress as progress_bar
 from modelyard.batch.files import (
     STDIO,
@@ -120,19 +122,23 @@ def score_file(
         failures = _FailureLog(errors_path) if errors_path else None
         writer = AtomicWriter(output_path, fmt_out, empty_schema=plan.empty_schema(reader.schema))
         label = Path(input_path).name if input_path != STDIO else "stdin"
+        behind = WriteBehind(writer.write)
         try:
             with progress_bar(progress, reader.progress_total, label) as update:
                 rows_read = 0
-                for chunk in reader:
+                for chunk in read_ahead(reader):
                     rows_read = chunk.stop
                     table = plan.score(chunk, failures)
                     if table is not None:
-                        writer.write(table)
+                        behind.put(table)
                     update(rows_read, reader.progress_position())
+            behind.close()
             if failures is not None:
                 failures.commit()
             writer.commit()
         except BaseException:
+            with contextlib.suppress(BaseException):
+                behind.close()
             writer.abort()
             if failures is not None:
                 failures.abort()
