@@ -70,41 +70,108 @@ def save_example(model_dir: Path, example: Any) -> dict[str, Any]:
 
 
 def load_example(model_dir: Path, info: dict[str, Any] | None) -> Any:
-    """The saved input example in the form the model takes, or ``None``."""
+    """The saved input example in the form the model takes, or ``None``.
+
+    Reads every ``type`` MLflow writes: ``dataframe``, ``ndarray`` (one array or
+    a dict of them; ``null`` in a numeric array is NaN again), the sparse
+    ``sparse_matrix_csr`` / ``sparse_matrix_csc``, and ``json_object``.
+    """
     if not info:
         return None
-    file = model_dir / str(info.get("artifact_path", EXAMPLE_FILE))
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ModelFormatError(
-            f"MLmodel declares an input example but {file.name!r} is missing", path=model_dir
-        ) from None
+    data = _read(model_dir, info)
     if info.get("params"):
+        if not isinstance(data, dict) or "inputs" not in data:
+            raise ModelFormatError(
+                f"input example {_name(info)!r} should hold 'inputs' and 'params'",
+                path=model_dir,
+            )
         data = data["inputs"]
     kind = info.get("type")
-    if kind == "dataframe":
-        import pandas as pd
+    try:
+        if kind == "dataframe":
+            import pandas as pd
 
-        if isinstance(data, dict) and "data" in data:
-            return pd.DataFrame(data["data"], columns=data.get("columns"))
-        return pd.DataFrame(data)
-    if kind == "ndarray":
-        import numpy as np
-
-        if isinstance(data, dict):
-            return {k: np.asarray(v) for k, v in data.items()}
-        return np.asarray(data)
-    return data
+            if isinstance(data, dict) and "data" in data:
+                return pd.DataFrame(data["data"], columns=data.get("columns"))
+            return pd.DataFrame(data)
+        if kind == "ndarray":
+            if isinstance(data, dict):
+                return {k: _list_to_array(v) for k, v in data.items()}
+            return _list_to_array(data)
+        if kind in _SPARSE:
+            return _sparse(data, kind)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ModelFormatError(
+            f"input example {_name(info)!r} is not a valid {kind}: {type(exc).__name__}: {exc}",
+            path=model_dir,
+        ) from exc
+    if kind is None or kind == "json_object":
+        return data
+    raise ModelFormatError(
+        f"unknown input example type {kind!r} in MLmodel; known: "
+        "dataframe, ndarray, sparse_matrix_csr, sparse_matrix_csc, json_object",
+        path=model_dir,
+    )
 
 
 def load_example_params(model_dir: Path, info: dict[str, Any] | None) -> dict[str, Any] | None:
     """Params saved with the example, if any."""
     if not info or not info.get("params"):
         return None
-    data = json.loads((model_dir / str(info.get("artifact_path", EXAMPLE_FILE))).read_text())
-    params = data.get("params")
+    data = _read(model_dir, info)
+    params = data.get("params") if isinstance(data, dict) else None
     return params if isinstance(params, dict) else None
+
+
+_SPARSE = {"sparse_matrix_csr": "csr_matrix", "sparse_matrix_csc": "csc_matrix"}
+
+
+def _name(info: dict[str, Any]) -> str:
+    return str(info.get("artifact_path") or EXAMPLE_FILE)
+
+
+def _read(model_dir: Path, info: dict[str, Any]) -> Any:
+    # The path comes from MLmodel, which may come from anywhere: never read
+    # outside the model directory.
+    rel = _name(info)
+    file = (model_dir / rel).resolve()
+    if not file.is_relative_to(model_dir.resolve()):
+        raise ModelFormatError(
+            f"saved_input_example_info.artifact_path {rel!r} points outside the model",
+            path=model_dir,
+        )
+    try:
+        return json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelFormatError(
+            f"MLmodel declares an input example but {rel!r} is missing", path=model_dir
+        ) from None
+    except (ValueError, IsADirectoryError) as exc:
+        raise ModelFormatError(f"input example {rel!r} is not valid JSON", path=model_dir) from exc
+
+
+def _list_to_array(value: Any) -> Any:
+    import numpy as np
+
+    arr = np.asarray(value)
+    if arr.dtype == object:
+        # A float array's NaNs were written as null (JSON has no NaN).
+        flat = list(arr.ravel())
+        numbers = [v for v in flat if v is not None]
+        if len(numbers) < len(flat) and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in numbers
+        ):
+            return np.array([np.nan if v is None else v for v in flat], float).reshape(arr.shape)
+    return arr
+
+
+def _sparse(data: Any, kind: str) -> Any:
+    try:
+        import scipy.sparse  # type: ignore[import-untyped]
+    except ImportError as exc:
+        raise TypeError("a sparse input example needs scipy, which is not installed") from exc
+    matrix = getattr(scipy.sparse, _SPARSE[kind])
+    return matrix((data["data"], data["indices"], data["indptr"]), shape=tuple(data["shape"]))
 
 
 def _frame_to_split(df: Any) -> dict[str, Any]:
