@@ -37,6 +37,8 @@ from modelyard.errors import (
 )
 from modelyard.flavors import list_flavors, register_flavor
 from modelyard.flavors.python_model import PythonModel, PythonModelContext
+from modelyard.format.enforce import ExtraInputsWarning, enforce_input, enforce_params
+from modelyard.format.schema import ColSpec, DataType, ParamSchema, ParamSpec, Schema, TensorSpec
 from modelyard.format.signature import Signature, infer_signature
 from modelyard.loading import check_environment, load_model
 from modelyard.loading.check import EnvironmentReport
@@ -92,11 +94,14 @@ __all__ = [
     "AliasNotFound",
     "AlreadyExists",
     "ArtifactNotFound",
+    "ColSpec",
     "ConfigError",
     "CorruptModelFile",
+    "DataType",
     "EnvironmentMismatch",
     "EnvironmentReport",
     "ExperimentNotFound",
+    "ExtraInputsWarning",
     "FlavorError",
     "IntegrityError",
     "InvalidFilter",
@@ -111,6 +116,8 @@ __all__ = [
     "ModelVersion",
     "ModelVersionNotFound",
     "ModelyardError",
+    "ParamSchema",
+    "ParamSpec",
     "PythonModel",
     "PythonModelContext",
     "RegisteredModel",
@@ -118,9 +125,11 @@ __all__ = [
     "Run",
     "RunNotFound",
     "SaveError",
+    "Schema",
     "SchemaError",
     "SchemaMismatch",
     "Signature",
+    "TensorSpec",
     "TrackingError",
     "UnknownFlavor",
     "UntrustedTypes",
@@ -137,6 +146,8 @@ __all__ = [
     "delete_registered_model",
     "delete_registered_model_tag",
     "end_run",
+    "enforce_input",
+    "enforce_params",
     "get_alias_history",
     "get_model_version",
     "get_model_version_by_alias",
