@@ -9,9 +9,12 @@ from __future__ import annotations
 import click
 
 from modelyard._version import __version__
+from modelyard.cli._db import db_group
 from modelyard.cli._env import env_group
 from modelyard.cli._info import info
+from modelyard.cli._models import alias_group, models_group
 from modelyard.cli._predict import predict
+from modelyard.cli._runs import runs_group
 from modelyard.cli._serve import serve
 
 
@@ -25,3 +28,7 @@ main.add_command(info)
 main.add_command(env_group)
 main.add_command(predict)
 main.add_command(serve)
+main.add_command(models_group)
+main.add_command(alias_group)
+main.add_command(runs_group)
+main.add_command(db_group)

@@ -91,12 +91,15 @@ class Database:
         with self.engine.connect() as conn:
             return _revision(conn)
 
-    def ensure_schema(self) -> None:
-        """Upgrade the schema if it is older than the code's; cheap when it is current."""
+    def ensure_schema(self) -> tuple[str | None, str] | None:
+        """Upgrade the schema if it is older than the code's; cheap when it is current.
+
+        Returns (from, to) when it upgraded, ``None`` when the schema was current.
+        """
         current = self.revision()
         if current == SCHEMA_REVISION:
-            return
-        self.upgrade(_checked=current)
+            return None
+        return self.upgrade(_checked=current)
 
     def upgrade(self, *, _checked: str | None = "?") -> tuple[str | None, str]:
         """Migrate to the newest revision; returns (from, to). Safe to run concurrently."""
@@ -111,14 +114,15 @@ class Database:
             current = _revision(conn, savepoint=True)
             if current is not None and current not in SCHEMA_REVISIONS:
                 raise SchemaMismatch(self.display, current, SCHEMA_REVISIONS)
-            if current != SCHEMA_REVISION:
-                logger.info(
-                    "upgrading the yard schema at %s from %s to %s",
-                    self.display,
-                    current or "nothing",
-                    SCHEMA_REVISION,
-                )
-                migrations.upgrade(conn)
+            if current == SCHEMA_REVISION:
+                return SCHEMA_REVISION, SCHEMA_REVISION
+            logger.info(
+                "upgrading the yard schema at %s from %s to %s",
+                self.display,
+                current or "nothing",
+                SCHEMA_REVISION,
+            )
+            migrations.upgrade(conn)
         return current, SCHEMA_REVISION
 
 

@@ -20,7 +20,8 @@ class SqlMetadataStore(RegistryQueries, RunQueries):
     def __init__(self, url: str, *, display: str | None = None, create: bool = True) -> None:
         self.db = Database(url, display=display or url, create=create)
         try:
-            self.db.ensure_schema()
+            #: (from, to) when opening upgraded the schema, else None
+            self.last_upgrade = self.db.ensure_schema()
         except BaseException:
             self.db.dispose()
             raise
