@@ -188,4 +188,3 @@ def test_forest_must_validate_its_trees_width(tmp_path: Path, Xy: Any) -> None:
     modelyard.save_model(est, tmp_path / "m", serialization_format="skops")
     with pytest.raises(CorruptModelFile, match="ensemble validates 2"):
         modelyard.load_model(tmp_path / "m")
-
