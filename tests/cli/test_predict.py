@@ -239,3 +239,20 @@ def test_help_lists_the_options(flag: str) -> None:
     res = CliRunner().invoke(main, ["predict", flag])
     for option in ("--keep-columns", "--result-column", "--on-error", "--env", "--batch-size"):
         assert option in res.output
+
+
+def test_predict_a_registered_alias(
+    saved_iris: Path,
+    iris_files: dict[str, Path],
+    expected: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from modelyard.registry import register_model, set_alias
+
+    monkeypatch.setenv("MODELYARD_URI", str(tmp_path / "yard"))
+    set_alias("iris", "champion", register_model(str(saved_iris), "iris").version)
+    out = tmp_path / "out.csv"
+    res = _run("-m", "models:/iris@champion", "-i", str(iris_files["parquet"]), "-o", str(out))
+    assert res.exit_code == 0, res.output
+    np.testing.assert_array_equal(read_any(out)["prediction"].to_numpy(), expected)

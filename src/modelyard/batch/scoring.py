@@ -119,8 +119,8 @@ def score_file(
         input_path, fmt_in, batch_size=options.batch_size, column_types=types
     ) as reader:
         plan = _Plan.make(model, reader.schema, options, output_path)
-        failures = _FailureLog(errors_path) if errors_path else None
         writer = AtomicWriter(output_path, fmt_out, empty_schema=plan.empty_schema(reader.schema))
+        failures = _FailureLog(errors_path) if errors_path else None
         label = Path(input_path).name if input_path != STDIO else "stdin"
         behind = WriteBehind(writer.write)
         try:

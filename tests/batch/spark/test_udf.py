@@ -133,3 +133,39 @@ def test_the_digest_is_pinned_when_the_udf_is_made(
     got = spark.createDataFrame(X).repartition(2).select(predict("x").alias("p")).toPandas()
     assert set(got["p"]) == {1.0}
     assert udf(spark, str(target)).digest != predict.digest
+
+
+def test_an_alias_is_resolved_once_on_the_driver(
+    spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sklearn.dummy import DummyRegressor
+
+    from modelyard.registry import register_model, set_alias
+    from modelyard.spark import udf
+
+    monkeypatch.setenv("MODELYARD_URI", str(tmp_path / "yard"))
+    X = pd.DataFrame({"x": np.arange(10.0)})
+    for constant in (1.0, 2.0):
+        model = DummyRegressor(strategy="constant", constant=constant).fit(X, X["x"])
+        modelyard.save_model(model, tmp_path / f"m{constant}")
+        register_model(str(tmp_path / f"m{constant}"), "dummy")
+    set_alias("dummy", "champion", 1)
+    predict = udf(spark, "models:/dummy@champion")
+    set_alias("dummy", "champion", 2)  # moves while the job is being set up
+    df = spark.createDataFrame(X).repartition(2)
+    assert set(df.select(predict("x").alias("p")).toPandas()["p"]) == {1.0}
+    moved = udf(spark, "models:/dummy@champion")
+    assert set(df.select(moved("x").alias("p")).toPandas()["p"]) == {2.0}
+
+
+def test_env_uv_scores_in_the_models_own_environment(spark: Any, old_sklearn_models: Path) -> None:
+    import sklearn
+
+    from modelyard.spark import udf
+    from tests.batch.conftest import OLD_SKLEARN
+
+    assert sklearn.__version__ != OLD_SKLEARN
+    df = spark.createDataFrame(pd.DataFrame({"x": np.arange(20.0)})).repartition(2)
+    which = udf(spark, str(old_sklearn_models / "version"), "string", env="uv")
+    got = df.select(which("x").alias("v")).toPandas()
+    assert got["v"].tolist() == [OLD_SKLEARN] * 20
