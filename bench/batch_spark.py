@@ -86,9 +86,14 @@ def _mlflow_spark_python() -> Path:
             print("building the MLflow + pyspark bench venv (once)...", flush=True)
             subprocess.run([sys.executable, "-m", "venv", "--clear", str(env)], check=True)
             pip = [str(env / "bin" / "python"), "-m", "pip", "install", "-q"]
-            subprocess.run(
-                [*pip, f"mlflow=={mlflow_version()}", "pyspark==4.3.0", "pandas<3"], check=True
+            proc = subprocess.run(
+                [*pip, f"mlflow=={mlflow_version()}", "pyspark==4.3.0", "pandas<3"],
+                capture_output=True,
+                text=True,
+                check=False,
             )
+            if proc.returncode != 0:
+                raise BenchError(f"pip failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
             (env / ".complete").write_text("ok")
     return env / "bin" / "python"
 
