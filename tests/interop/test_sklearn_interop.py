@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -157,8 +158,6 @@ def ours(
     mlflow_python: Path, tmp_path_factory: pytest.TempPathFactory, iris: Any
 ) -> dict[str, Any]:
     """Models saved here, what MLflow made of them, and the estimators themselves."""
-    import sys
-
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -265,3 +264,23 @@ def test_our_model_registered_and_downloaded_by_mlflow_verifies(
     model = modelyard.load_model(downloaded)  # verified against our manifest
     assert model.digest == digest
     np.testing.assert_array_equal(model.predict(X), ours["estimators"]["rf"].predict(X))
+
+
+def test_code_shipped_with_an_mlflow_model_keeps_its_digest(
+    mlflow_saved: Any, tmp_path: Path, iris: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    X, _ = iris
+    copy = tmp_path / "user"
+    shutil.copytree(mlflow_saved["models"]["user-skops"], copy)
+    monkeypatch.delitem(sys.modules, "user_funcs", raising=False)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)  # as on a user's machine
+    trust = {"skops_trusted_types": ["user_funcs.double"]}
+    first = modelyard.load_model(copy, model_config=trust)
+    # Loading imported user_funcs from the model's code/ and wrote bytecode there.
+    assert sys.modules["user_funcs"].__file__ == str(copy / "code" / "user_funcs.py")
+    assert any((copy / "code" / "__pycache__").iterdir())
+    assert modelyard.load_model(copy, model_config=trust).digest == first.digest
+    np.testing.assert_array_equal(
+        first.predict(X), mlflow_saved["predictions"]["user-skops"]["pyfunc"]
+    )
