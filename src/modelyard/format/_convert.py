@@ -370,10 +370,11 @@ def convert_value(value: Any, target: str, required: bool = True) -> Any:
     """A single value as the primitive type ``target``, as a plain Python object.
 
     ``None`` / NaN / ``pd.NA`` are accepted when ``required`` is false and
-    returned as ``None``.
+    returned as ``None`` (NaN stays NaN for ``float`` / ``double``: it is a
+    float value there).
     """
     if value is None or _is_missing(value):
-        if target in ("float", "double") and isinstance(value, (float, _np_floating())):
+        if target in ("float", "double") and _is_float(value):
             return float(value)  # NaN is a float value, not a missing one
         if required:
             raise Mismatch("a missing value", f"a value of type {target} is required")
@@ -442,10 +443,14 @@ def _datetime_value(value: Any, received: str) -> Any:
     raise Mismatch(received, "cannot become datetime")
 
 
-def _np_floating() -> type:
+def _is_float(value: Any) -> bool:
+    if isinstance(value, float):
+        return True
+    if type(value).__module__ != "numpy":
+        return False
     import numpy as np
 
-    return np.floating
+    return isinstance(value, np.floating)
 
 
 def _is_numpy_scalar(value: Any) -> bool:

@@ -63,18 +63,20 @@ class ExtraInputsWarning(UserWarning):
         )
 
 
-def enforce_input(data: Any, schema: Schema, *, warn_extra: bool = True) -> Any:
+def enforce_input(data: Any, schema: Schema | None, *, warn_extra: bool = True) -> Any:
     """``data`` made to fit ``schema``; :class:`SchemaError` if it cannot, losslessly.
 
     Column schemas accept a DataFrame, a Series, a dict of lists or arrays, a
     list of dicts (records), a 2-D array or list of rows as wide as the
     signature, or a single value for a one-column signature; they return a
     DataFrame. Tensor schemas accept arrays (a dict of them when named) and
-    return arrays.
+    return arrays. With no schema (``None``) ``data`` is returned as it is.
 
     >>> enforce_input(pd.DataFrame({"b": [1], "a": [2.5]}), schema)  # doctest: +SKIP
          a    b          # reordered; b's int64 became the declared double
     """
+    if schema is None:
+        return data
     return _plan(schema)(data, _warn if warn_extra else None)
 
 
@@ -156,6 +158,7 @@ class _ColumnPlan:
         self.specs: tuple[ColSpec, ...] = tuple(s for s in schema if isinstance(s, ColSpec))
         self.named = schema.has_names
         self.names = [str(s.name) for s in self.specs] if self.named else []
+        self.declared = frozenset(self.names)
         self.width = len(self.specs)
         self.nested = any(not isinstance(s.type, DataType) for s in self.specs)
         self.index = pd.Index(self.names, dtype=object)
@@ -247,7 +250,7 @@ class _ColumnPlan:
         found: dict[str, int] = {}
         for pos, label in enumerate(labels):
             key = label if isinstance(label, str) else str(label)
-            if key in found and key in self.names:
+            if key in found and key in self.declared:
                 raise SchemaError(f"column {key!r} appears twice in the input", column=key)
             found.setdefault(key, pos)
         missing = [s.name for s in self.specs if s.required and s.name not in found]
@@ -258,8 +261,7 @@ class _ColumnPlan:
                 expected=", ".join(self.names),
                 received=", ".join(str(x) for x in labels),
             )
-        declared = set(self.names)
-        extra = [str(x) for x in labels if str(x) not in declared]
+        extra = [str(x) for x in labels if str(x) not in self.declared]
         if extra and on_extra is not None:
             on_extra(extra)
         return [found.get(str(s.name)) for s in self.specs]
