@@ -102,17 +102,21 @@ def test_default_yard_is_created_on_first_write_only(
     my.get_yard().close()
 
 
-def test_opening_the_yard_imports_no_alembic_or_orm(tmp_path: Path, saved_iris: Path) -> None:
+def test_loading_by_alias_from_an_embedded_yard_imports_no_sql_toolkit(
+    tmp_path: Path, saved_iris: Path
+) -> None:
     my.set_yard(tmp_path / "y")
-    my.register_model(saved_iris, "iris")
+    my.set_alias("iris", "champion", my.register_model(saved_iris, "iris").version)
+    my.load_model("models:/iris@champion")  # fills the cache
     my.get_yard().close()
     code = (
         "import sys, modelyard; "
+        "from modelyard.loading.fetch import fetch; "
         "from modelyard.loading.resolve import resolve; "
         f"modelyard.set_yard({str(tmp_path / 'y')!r}); "
-        "resolve('models:/iris/1'); "
-        "print(sorted(m for m in ('alembic', 'sqlalchemy.orm', 'sklearn', 'pandas') "
+        "ref = resolve('models:/iris@champion'); local = fetch(ref); "
+        "print(ref.version, local.copied, sorted(m for m in ('alembic', 'sqlalchemy', 'sklearn') "
         "if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    assert out.stdout.strip() == "1 False []"

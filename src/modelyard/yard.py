@@ -39,6 +39,7 @@ from modelyard.store import Stores, StoreSpec, open_stores
 if TYPE_CHECKING:
     from modelyard.store import ArtifactStore, MetadataStore
     from modelyard.store.cache import ModelCache
+    from modelyard.store.entities import ResolvedVersion
 
 __all__ = [
     "DEFAULT_FOLDER",
@@ -174,6 +175,26 @@ class Yard:
     def reader(self) -> MetadataStore:
         """The metadata store for reads: :class:`YardNotFound` if the yard was never written."""
         return self._open(create=False).metadata
+
+    def resolve(
+        self, name: str, *, version: int | None = None, alias: str | None = None
+    ) -> ResolvedVersion:
+        """The version a ``models:/`` reference points at (the lookup ``load_model`` does).
+
+        On a SQLite yard whose stores are not open yet this is one query through
+        :mod:`sqlite3` (:mod:`modelyard.store.sql.lookup`), so a cold process loading
+        by alias never imports SQLAlchemy; misses and anything unusual go through
+        the store, which explains them.
+        """
+        if self._stores is None and self.spec.scheme in ("file", "sqlite"):
+            from modelyard.store.sql.lookup import lookup, sqlite_file
+
+            db_file = sqlite_file(self.spec.database_url)
+            if db_file is not None:
+                found = lookup(db_file, name, version=version, alias=alias)
+                if found is not None:
+                    return found
+        return self.reader().resolve(name, version=version, alias=alias)
 
     @property
     def artifacts(self) -> ArtifactStore:

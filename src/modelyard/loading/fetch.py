@@ -60,5 +60,9 @@ def _from_yard(ref: ModelRef) -> Fetched:
 
         return read_manifest(yard.artifacts, digest)
 
+    # A hit needs no store at all: nothing is opened, nothing is copied.
+    hit = yard.cache.get(digest)
+    if hit is not None:
+        return Fetched(path=hit, digest=digest, manifested=True)
     entry = yard.cache.materialize(digest, yard.artifacts, manifest)
     return Fetched(path=entry.path, digest=digest, manifested=True, copied=entry.fetched)

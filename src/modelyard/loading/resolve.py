@@ -60,9 +60,8 @@ def resolve(uri: str | os.PathLike[str]) -> ModelRef:
     from modelyard.yard import get_yard
 
     yard = get_yard()
-    store = yard.reader()
     if isinstance(target, ModelsURI):
-        found = store.resolve(
+        found = yard.resolve(
             target.name,
             version=None if target.latest else target.version,
             alias=target.alias,
@@ -90,7 +89,7 @@ def resolve(uri: str | os.PathLike[str]) -> ModelRef:
     if isinstance(target, RunsURI):
         from modelyard.store.trees import run_tree
 
-        tree = run_tree(store, target.run_id, target.path, uri=text)
+        tree = run_tree(yard.reader(), target.run_id, target.path, uri=text)
         return ModelRef(
             uri=text,
             target=target,

@@ -1,14 +1,14 @@
 """Alembic migrations of the yard's database.
 
 A yard is upgraded on open when its schema revision is older than the code's
-(:data:`modelyard.store.sql.schema.SCHEMA_REVISION`), or explicitly with
+(:data:`modelyard.store.sql.revision.SCHEMA_REVISION`), or explicitly with
 ``modelyard db upgrade``. Alembic is imported only then.
 
 New revision (from the checkout's root)::
 
     alembic -c src/modelyard/store/migrations/alembic.ini revision -m "what changed"
 
-and add its id to ``SCHEMA_REVISIONS`` in ``store/sql/schema.py``.
+and add its id to ``SCHEMA_REVISIONS`` in ``store/sql/revision.py``.
 """
 
 from __future__ import annotations

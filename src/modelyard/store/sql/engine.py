@@ -27,7 +27,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 from modelyard.errors import SchemaMismatch, YardNotFound
-from modelyard.store.sql.schema import SCHEMA_REVISION, SCHEMA_REVISIONS
+from modelyard.store.sql.revision import SCHEMA_REVISION, SCHEMA_REVISIONS
 
 __all__ = ["Database", "sqlite_path"]
 

@@ -28,6 +28,8 @@ from sqlalchemy import (
     Text,
 )
 
+from modelyard.store.sql.revision import SCHEMA_REVISION, SCHEMA_REVISIONS
+
 __all__ = [
     "SCHEMA_REVISION",
     "SCHEMA_REVISIONS",
@@ -47,9 +49,6 @@ __all__ = [
     "version_tags",
 ]
 
-#: every revision, oldest first; the last is what this code writes
-SCHEMA_REVISIONS = ("0001", "0002")
-SCHEMA_REVISION = SCHEMA_REVISIONS[-1]
 
 metadata = MetaData(
     naming_convention={
