@@ -21,7 +21,10 @@ each level a warm-up (discarded) then a measured run, every server fresh:
 Needs Debian's wrk (``apt-get install -y wrk``) and the ``serve`` extra
 (``pip install -e '.[serve]'``: uvloop and httptools). Access logs stay on for
 every server, as in the references. Knobs: ``SERVE_DURATION`` (8 s),
-``SERVE_WARMUP`` (3 s), ``SERVE_CONC`` ("1,8,32"), ``SERVE_MEMORY`` (1: measure memory).
+``SERVE_WARMUP`` (3 s), ``SERVE_CONC`` ("1,8,32"), ``SERVE_ROUNDS`` (1; medians over
+rounds), ``SERVE_MEMORY`` (1: measure memory). Servers compared with each other
+are up at the same time and loaded in turn, level by level, so background noise
+falls on both alike.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -57,6 +61,7 @@ WARMUP = int(os.environ.get("SERVE_WARMUP", "3"))
 CONCURRENCY = [int(c) for c in os.environ.get("SERVE_CONC", "1,8,32").split(",")]
 MEMORY = os.environ.get("SERVE_MEMORY", "1") == "1"
 MLSERVER_VENV = os.environ.get("BENCH_MLSERVER_VENV")
+ROUNDS = int(os.environ.get("SERVE_ROUNDS", "1"))
 READY_TIMEOUT_S = 180.0
 ROW = [0.5, 1.0, 1.5, 2.0]
 COLUMNS = ["sl", "sw", "pl", "pw"]
@@ -407,28 +412,60 @@ def _latency(text: str, pct: str) -> float:
     return float(m.group(1)) * scale
 
 
-def load_levels(server: Server, case: str, path: str, body: str, tmp: Path) -> list[Load]:
-    out = []
-    for conc in CONCURRENCY:
-        wrk(server.url + path, body, conc, WARMUP, tmp)
-        r = wrk(server.url + path, body, conc, DURATION, tmp)
-        out.append(
-            Load(server.label, case, conc, r["rps"], r["p50_ms"], r["p99_ms"], int(r["errors"]))
-        )
-        print(
-            f"  {server.label:28s} {case:22s} c={conc:<3d} {r['rps']:8.1f} req/s"
-            f"  p50 {r['p50_ms']:7.2f} ms  p99 {r['p99_ms']:7.2f} ms  errors {r['errors']}",
-            flush=True,
-        )
-    return out
+def measure(server: Server, case: str, path: str, body: str, *, conc: int, tmp: Path) -> Load:
+    """A warm-up run (discarded), then the measured run."""
+    wrk(server.url + path, body, conc, WARMUP, tmp)
+    r = wrk(server.url + path, body, conc, DURATION, tmp)
+    load = Load(server.label, case, conc, r["rps"], r["p50_ms"], r["p99_ms"], int(r["errors"]))
+    print(
+        f"  {server.label:28s} {case:22s} c={conc:<3d} {r['rps']:8.1f} req/s"
+        f"  p50 {r['p50_ms']:7.2f} ms  p99 {r['p99_ms']:7.2f} ms  errors {r['errors']}",
+        flush=True,
+    )
+    return load
 
 
-def run_case(start: Any, case: str, path: str, body: str, tmp: Path) -> tuple[list[Load], float]:
-    server = start()
+def run_group(
+    starts: Sequence[tuple[Any, str]], case: str, body: str, tmp: Path
+) -> tuple[list[Load], dict[str, float]]:
+    """Servers compared with each other run at the same time and are loaded in turn.
+
+    For each concurrency level and round the servers take turns (the order rotates),
+    so the machine's background noise falls on all of them alike; each figure is
+    the median over ``ROUNDS`` rounds.
+    """
+    servers: list[tuple[Server, str]] = []
     try:
-        return load_levels(server, case, path, body, tmp), server.startup_s
+        for start, path in starts:
+            servers.append((start(), path))
+        samples: dict[tuple[str, int], list[Load]] = {}
+        for conc in CONCURRENCY:
+            for r in range(ROUNDS):
+                order = servers[r % len(servers) :] + servers[: r % len(servers)]
+                for server, path in order:
+                    load = measure(server, case, path, body, conc=conc, tmp=tmp)
+                    samples.setdefault((server.label, conc), []).append(load)
+        out = [_median(v) for v in samples.values()]
+        return out, {s.label: round(s.startup_s, 2) for s, _ in servers}
     finally:
-        server.stop()
+        for server, _ in servers:
+            server.stop()
+
+
+def _median(loads: list[Load]) -> Load:
+    def med(values: list[float]) -> float:
+        return float(statistics.median(values))
+
+    first = loads[0]
+    return Load(
+        first.server,
+        first.case,
+        first.conc,
+        med([x.rps for x in loads]),
+        med([x.p50_ms for x in loads]),
+        med([x.p99_ms for x in loads]),
+        sum(x.errors for x in loads),
+    )
 
 
 # -- memory -----------------------------------------------------------------------
@@ -453,7 +490,15 @@ def memory_case(start: Any, tmp: Path, path: str, body: str) -> dict[str, Any]:
 # -- main -------------------------------------------------------------------------
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main() -> None:
+    # Stopped by SIGTERM or Ctrl-C (even when started in the background, where SIGINT
+    # is ignored), the finally blocks still stop every server this bench started.
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     if shutil.which("wrk") is None:
         raise BenchError("wrk is not installed: apt-get install -y wrk")
     try:
@@ -478,70 +523,54 @@ def _main(tmp: Path, fast: bool) -> None:
     loads: list[Load] = []
     startup: dict[str, float] = {}
 
-    def add(label: str, start: Any, case: str, path: str, body: str) -> None:
-        rows, secs = run_case(start, case, path, body, tmp)
+    def add(starts: Sequence[tuple[Any, str]], case: str, body: str) -> None:
+        rows, secs = run_group(starts, case, body, tmp)
         loads.extend(rows)
-        startup[label] = round(secs, 2)
+        startup.update(secs)
 
     for name in ("iris-array", "iris-frame"):
         model = models[name]
         add(
-            f"mlflow {name}",
-            lambda m=model, n=name: start_mlflow(f"mlflow-{n}", m, logs),
+            [
+                (lambda m=model, n=name: start_mlflow(f"mlflow-{n}", m, logs), "/invocations"),
+                (
+                    lambda m=model, n=name: start_modelyard(f"modelyard-{n}", m, logs),
+                    "/invocations",
+                ),
+            ],
             f"split {name}",
-            "/invocations",
-            SPLIT_BODY,
-        )
-        add(
-            f"modelyard {name}",
-            lambda m=model, n=name: start_modelyard(f"modelyard-{n}", m, logs),
-            f"split {name}",
-            "/invocations",
             SPLIT_BODY,
         )
     v2_path = "/v2/models/iris-array/infer"
+    mls_path = "/v2/models/iris/infer"
     v2_expect = {"outputs": [[0]]}
-    add(
-        "modelyard v2",
-        lambda: start_modelyard(
-            "modelyard-v2", models["iris-array"], logs, path=v2_path, body=V2_BODY, expect=v2_expect
-        ),
-        "v2",
-        v2_path,
-        V2_BODY,
-    )
-    add(
-        "modelyard v2 batched",
-        lambda: start_modelyard(
-            "modelyard-v2-batched",
-            models["iris-array"],
-            logs,
-            "--max-batch-size",
-            "32",
-            path=v2_path,
-            body=V2_BODY,
-            expect=v2_expect,
-        ),
-        "v2 batched",
-        v2_path,
-        V2_BODY,
-    )
-    if MLSERVER_VENV:
-        mls_path = "/v2/models/iris/infer"
-        add(
-            "mlserver",
-            lambda: start_mlserver("mlserver", models["iris-array"], logs, batched=False),
-            "v2",
-            mls_path,
-            V2_BODY,
-        )
-        add(
-            "mlserver batched",
-            lambda: start_mlserver("mlserver-batched", models["iris-array"], logs, batched=True),
-            "v2 batched",
-            mls_path,
-            V2_BODY,
-        )
+    for batched in (False, True):
+        extra = ("--max-batch-size", "32") if batched else ()
+        suffix = "-batched" if batched else ""
+        group: list[tuple[Any, str]] = [
+            (
+                lambda e=extra, x=suffix: start_modelyard(
+                    f"modelyard-v2{x}",
+                    models["iris-array"],
+                    logs,
+                    *e,
+                    path=v2_path,
+                    body=V2_BODY,
+                    expect=v2_expect,
+                ),
+                v2_path,
+            )
+        ]
+        if MLSERVER_VENV:
+            group.append(
+                (
+                    lambda b=batched, x=suffix: start_mlserver(
+                        f"mlserver{x}", models["iris-array"], logs, batched=b
+                    ),
+                    mls_path,
+                )
+            )
+        add(group, "v2 batched" if batched else "v2", V2_BODY)
 
     memory: list[dict[str, Any]] = []
     if MEMORY:
@@ -574,7 +603,8 @@ def report(
     loads: list[Load], memory: list[dict[str, Any]], startup: dict[str, float], fast: bool
 ) -> None:
     print_table(
-        f"1-row requests, 1 worker each, wrk -t1, {WARMUP} s warm-up + {DURATION} s measured",
+        f"1-row requests, 1 worker each, wrk -t1, {WARMUP} s warm-up + {DURATION} s measured,"
+        f" median of {ROUNDS} round(s)",
         ["server", "case", "conc", "req/s", "p50 ms", "p99 ms", "errors"],
         [
             [
@@ -692,6 +722,7 @@ def report(
             "startup_s": startup,
             "fast_http": fast,
             "duration_s": DURATION,
+            "rounds": ROUNDS,
             "warmup_s": WARMUP,
             "mlserver_anchor": MLSERVER_ANCHOR,
             "verdicts": verdicts,

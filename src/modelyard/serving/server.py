@@ -150,6 +150,12 @@ def serve(
     )
     if on_ready is not None:
         on_ready(url)
+    # Everything loaded so far lives as long as the server: keep it out of the cyclic
+    # GC, whose full collections would otherwise walk every object of pandas, sklearn
+    # and the model (tens of ms) in the middle of requests; in pre-forked workers it
+    # also keeps the GC from touching, and so copying, the shared pages.
+    gc.collect()
+    gc.freeze()
     try:
         if options.workers <= 1:
             _run_worker(sock, slots, options)
@@ -193,10 +199,6 @@ def _drained(signum: int, frame: Any) -> None:
 
 
 def _prefork(sock: socket.socket, slots: Sequence[ModelSlot], options: ServeOptions) -> None:
-    # Objects that exist now are never collected in the children: freezing them keeps
-    # the GC from writing to (and so copying) every page that holds the loaded models.
-    gc.collect()
-    gc.freeze()
     children: dict[int, int] = {}
     stopping = False
     restarts: list[float] = []

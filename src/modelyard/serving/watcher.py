@@ -11,6 +11,7 @@ keeps serving, and ``/health`` and the log say why.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import threading
 import weakref
@@ -29,6 +30,8 @@ Probe = Callable[[], "tuple[Any, str | None]"]
 Load = Callable[[], Loaded]
 #: after a version failed to load, retry it every this many polls (it may be a transient error)
 RETRY_EVERY = 6
+#: seconds to let requests on a replaced version finish before collecting it
+DRAIN_S = 2.0
 
 
 def follows(uri: str) -> bool:
@@ -127,7 +130,18 @@ class AliasWatcher:
         except RuntimeError:  # the loop closed while we were loading: shutting down
             return False
         self._failed = None
+        self._refreeze()
         return True
+
+    def _refreeze(self) -> None:
+        # The server froze what it loaded at start (see server.serve). A replaced
+        # version must become collectable: once its requests have had time to finish,
+        # thaw, collect once (a one-off pause per alias move) and freeze the new state.
+        if not gc.get_freeze_count() or self._stop.wait(DRAIN_S):
+            return
+        gc.unfreeze()
+        gc.collect()
+        gc.freeze()
 
     def _swap(self, new: Loaded) -> None:
         old = self.slot.swap(new)
