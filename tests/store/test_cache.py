@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from modelyard.errors import IntegrityError
-from modelyard.format.content import ContentManifest
+from modelyard.errors import IntegrityError, ModelFormatError
+from modelyard.format.content import ContentManifest, FileEntry
 from modelyard.store.blobs import LocalBlobStore
 from modelyard.store.cache import ModelCache
 from modelyard.store.trees import store_directory
@@ -150,3 +150,19 @@ def test_evict(tmp_path: Path, stored: tuple[LocalBlobStore, ContentManifest]) -
     assert cache.get(manifest.digest) is None
     assert not cache.evict(manifest.digest)
     assert cache.materialize(manifest.digest, blobs, lambda: manifest).fetched
+
+
+@pytest.mark.parametrize(
+    "bad", ["../escape.py", "/etc/cron.d/x", "a/../../b", "C:/x", "a//b", "..\\x"]
+)
+def test_a_file_list_that_leaves_the_entry_is_refused(
+    tmp_path: Path, stored: tuple[LocalBlobStore, ContentManifest], bad: str
+) -> None:
+    blobs, manifest = stored
+    first = manifest.entries[0]
+    evil = ContentManifest((FileEntry(bad, first.size, first.sha256),))
+    cache = ModelCache(tmp_path / "cache")
+    with pytest.raises(ModelFormatError, match="not a plain relative path"):
+        cache.materialize(evil.digest, blobs, lambda: evil)
+    assert not (tmp_path / "escape.py").exists()
+    assert not cache.entry_path(evil.digest).exists()

@@ -32,9 +32,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from modelyard.errors import InvalidURI, ModelFormatError
 from modelyard.format.content import MANIFEST_FILE, ContentManifest
 from modelyard.store import ArtifactStore
 from modelyard.store.trees import digest_hex
+from modelyard.uri import validate_relative_path
 
 __all__ = ["CacheEntry", "ModelCache"]
 
@@ -123,7 +125,7 @@ class ModelCache:
         tmp.mkdir(mode=0o700)
         try:
             for entry in manifest.entries:
-                dest = tmp / entry.path
+                dest = _inside(tmp, entry.path)
                 dest.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
                 artifacts.copy_to(entry.sha256, dest, size=entry.size)
                 os.chmod(dest, 0o444)
@@ -169,6 +171,18 @@ class ModelCache:
                 yield
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _inside(root: Path, rel: str) -> Path:
+    # File lists come from the database; one written by someone else must still
+    # never place a file outside the entry (``../``, absolute, drive letters).
+    try:
+        clean = validate_relative_path(rel, "file path")
+    except InvalidURI:
+        clean = None
+    if not clean or clean != rel:
+        raise ModelFormatError(f"refusing to write {rel!r}: not a plain relative path", path=root)
+    return root / clean
 
 
 def _stamp_file(path: Path) -> Path:
