@@ -194,3 +194,18 @@ def test_set_experiment(yard: Yard, monkeypatch: pytest.MonkeyPatch) -> None:
     assert my.get_run(run.run_id).experiment == "chosen"
     with pytest.raises(InvalidURI):
         my.set_experiment("a/b")
+
+
+def test_a_run_stays_in_its_yard(yard: Yard, tmp_path: Path, iris_model: Any) -> None:
+    with my.start_run() as run:
+        my.set_yard(tmp_path / "elsewhere")
+        try:
+            my.log_metric("m", 1.0)
+            info = my.log_model(iris_model, "model", registered_model_name="iris")
+        finally:
+            my.set_yard(yard.uri)
+    assert my.get_run(run.run_id).metrics == {"m": 1.0}
+    assert my.get_run(run.run_id).status == "FINISHED"
+    assert info.registered_version is not None
+    assert my.get_model_version("iris", 1).run_id == run.run_id
+    assert not (tmp_path / "elsewhere").exists()

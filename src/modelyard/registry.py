@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from modelyard.errors import AliasNotFound, ArtifactNotFound, MLmodelNotFound, ModelNotFound
 from modelyard.store.entities import AliasChange, ModelVersion, RegisteredModel, to_millis
 from modelyard.uri import ModelsURI, PathURI, RunsURI, parse_uri, validate_alias, validate_name
-from modelyard.yard import get_yard
+from modelyard.yard import Yard, get_yard
 
 __all__ = [
     "create_registered_model",
@@ -142,6 +142,7 @@ def register_model(
     *,
     description: str | None = None,
     tags: Mapping[str, str] | None = None,
+    yard: Yard | None = None,
 ) -> ModelVersion:
     """A new version of ``name`` (created if needed) holding the model at ``model_uri``.
 
@@ -149,13 +150,13 @@ def register_model(
     (or ``@alias``, ``/latest``), or a local model directory, which is copied
     into the yard's blob store first (verified against its ``MANIFEST.sha256``
     if it has one). The version is pinned to the directory's digest and never
-    changes afterwards.
+    changes afterwards. ``yard`` registers in that yard rather than the one in use.
 
     >>> register_model("runs:/4f1c.../model", "fraud").version  # doctest: +SKIP
     3
     """
     name = validate_name(name)
-    yard = get_yard()
+    yard = yard or get_yard()
     store = yard.metadata
     target = parse_uri(model_uri)
     run_id: str | None = None

@@ -35,7 +35,7 @@ from modelyard.format.signature import Signature
 from modelyard.registry import current_user, register_model
 from modelyard.store.entities import ArtifactEntry, Metric, ModelVersion, Run, RunStatus, to_millis
 from modelyard.uri import validate_name, validate_relative_path
-from modelyard.yard import get_yard
+from modelyard.yard import Yard, get_yard
 
 __all__ = [
     "ActiveRun",
@@ -96,9 +96,11 @@ class ActiveRun:
     The methods log to this run whichever run is innermost.
     """
 
-    def __init__(self, run: Run) -> None:
+    def __init__(self, run: Run, yard: Yard) -> None:
         self._run = run
         self.run_id = run.run_id
+        #: the yard the run lives in (a later set_yard does not move it)
+        self.yard = yard
         self._ended = False
 
     def __repr__(self) -> str:
@@ -107,7 +109,7 @@ class ActiveRun:
     @property
     def info(self) -> Run:
         """The run as stored now (params, latest metrics, tags, status)."""
-        return get_run(self.run_id)
+        return self.yard.reader().get_run(self.run_id)
 
     @property
     def experiment(self) -> str:
@@ -120,50 +122,50 @@ class ActiveRun:
 
     def log_param(self, key: str, value: Any) -> None:
         """Record a param of this run."""
-        _log_params(self.run_id, {key: value})
+        _log_params(self, {key: value})
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         """Record params of this run."""
-        _log_params(self.run_id, params)
+        _log_params(self, params)
 
     def log_metric(
         self, key: str, value: float, step: int = 0, timestamp: _dt.datetime | None = None
     ) -> None:
         """Record a metric value of this run."""
-        _log_metrics(self.run_id, {key: value}, step, timestamp)
+        _log_metrics(self, {key: value}, step, timestamp)
 
     def log_metrics(
         self, metrics: Mapping[str, float], step: int = 0, timestamp: _dt.datetime | None = None
     ) -> None:
         """Record metric values of this run."""
-        _log_metrics(self.run_id, metrics, step, timestamp)
+        _log_metrics(self, metrics, step, timestamp)
 
     def set_tag(self, key: str, value: Any) -> None:
         """Set a tag on this run."""
-        _set_tags(self.run_id, {key: value})
+        _set_tags(self, {key: value})
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         """Set tags on this run."""
-        _set_tags(self.run_id, tags)
+        _set_tags(self, tags)
 
     def log_artifact(
         self, local_path: str | os.PathLike[str], artifact_path: str | None = None
     ) -> str:
         """Store a file in this run; returns its path in the run."""
-        return _log_files(self.run_id, Path(local_path), artifact_path, directory=False)[0]
+        return _log_files(self, Path(local_path), artifact_path, directory=False)[0]
 
     def log_artifacts(
         self, local_dir: str | os.PathLike[str], artifact_path: str | None = None
     ) -> list[str]:
         """Store a directory's files in this run; returns their paths in the run."""
-        return _log_files(self.run_id, Path(local_dir), artifact_path, directory=True)
+        return _log_files(self, Path(local_dir), artifact_path, directory=True)
 
     def end(self, status: str = RunStatus.FINISHED) -> None:
         """End the run now (a ``with`` block does it for you)."""
         if self._ended:
             return
         self._ended = True
-        get_yard().metadata.end_run(self.run_id, status)
+        self.yard.metadata.end_run(self.run_id, status)
         stack = _stack.get()
         if self in stack:
             _stack.set(tuple(r for r in stack if r is not self))
@@ -210,7 +212,8 @@ def start_run(
         )
     name = experiment or _Defaults.experiment or os.environ.get("MODELYARD_EXPERIMENT")
     name = validate_name(name or DEFAULT_EXPERIMENT, "experiment name")
-    store = get_yard().metadata
+    yard = get_yard()
+    store = yard.metadata
     exp = store.get_or_create_experiment(name)
     run = store.create_run(
         exp.experiment_id,
@@ -219,7 +222,7 @@ def start_run(
         created_by=current_user(),
         tags=_strings(tags, "tag") if tags else None,
     )
-    active = ActiveRun(run)
+    active = ActiveRun(run, yard)
     _stack.set((*stack, active))
     return active
 
@@ -239,48 +242,48 @@ def end_run(status: str = RunStatus.FINISHED) -> None:
 
 def log_param(key: str, value: Any) -> None:
     """Record a param of the active run (params never change once logged)."""
-    _log_params(_require_run("log_param").run_id, {key: value})
+    _log_params(_require_run("log_param"), {key: value})
 
 
 def log_params(params: Mapping[str, Any]) -> None:
     """Record params of the active run."""
-    _log_params(_require_run("log_params").run_id, params)
+    _log_params(_require_run("log_params"), params)
 
 
 def log_metric(
     key: str, value: float, step: int = 0, timestamp: _dt.datetime | None = None
 ) -> None:
     """Record a metric value of the active run (history is kept per step)."""
-    _log_metrics(_require_run("log_metric").run_id, {key: value}, step, timestamp)
+    _log_metrics(_require_run("log_metric"), {key: value}, step, timestamp)
 
 
 def log_metrics(
     metrics: Mapping[str, float], step: int = 0, timestamp: _dt.datetime | None = None
 ) -> None:
     """Record metric values of the active run."""
-    _log_metrics(_require_run("log_metrics").run_id, metrics, step, timestamp)
+    _log_metrics(_require_run("log_metrics"), metrics, step, timestamp)
 
 
 def set_tag(key: str, value: Any) -> None:
     """Set a tag on the active run."""
-    _set_tags(_require_run("set_tag").run_id, {key: value})
+    _set_tags(_require_run("set_tag"), {key: value})
 
 
 def set_tags(tags: Mapping[str, Any]) -> None:
     """Set tags on the active run."""
-    _set_tags(_require_run("set_tags").run_id, tags)
+    _set_tags(_require_run("set_tags"), tags)
 
 
 def log_artifact(local_path: str | os.PathLike[str], artifact_path: str | None = None) -> str:
     """Store a file in the active run, under ``artifact_path/<file name>``; returns that path."""
     run = _require_run("log_artifact")
-    return _log_files(run.run_id, Path(local_path), artifact_path, directory=False)[0]
+    return _log_files(run, Path(local_path), artifact_path, directory=False)[0]
 
 
 def log_artifacts(local_dir: str | os.PathLike[str], artifact_path: str | None = None) -> list[str]:
     """Store every file under ``local_dir`` in the active run, under ``artifact_path``."""
     run = _require_run("log_artifacts")
-    return _log_files(run.run_id, Path(local_dir), artifact_path, directory=True)
+    return _log_files(run, Path(local_dir), artifact_path, directory=True)
 
 
 def log_model(
@@ -315,7 +318,7 @@ def log_model(
     if run is None:
         run = start_run()
     try:
-        yard = get_yard()
+        yard = run.yard
         with tempfile.TemporaryDirectory(prefix="modelyard-log-") as tmp:
             info = save_model(
                 obj,
@@ -331,7 +334,7 @@ def log_model(
         )
         version = None
         if registered_model_name is not None:
-            version = register_model(f"runs:/{run.run_id}/{path}", registered_model_name)
+            version = register_model(f"runs:/{run.run_id}/{path}", registered_model_name, yard=yard)
     except BaseException:
         if own:
             run.end(RunStatus.FAILED)
@@ -417,12 +420,12 @@ def _strings(values: Mapping[str, Any], what: str) -> dict[str, str]:
     return out
 
 
-def _log_params(run_id: str, params: Mapping[str, Any]) -> None:
-    get_yard().metadata.log_params(run_id, _strings(params, "param"))
+def _log_params(run: ActiveRun, params: Mapping[str, Any]) -> None:
+    run.yard.metadata.log_params(run.run_id, _strings(params, "param"))
 
 
 def _log_metrics(
-    run_id: str, metrics: Mapping[str, float], step: int, timestamp: _dt.datetime | None
+    run: ActiveRun, metrics: Mapping[str, float], step: int, timestamp: _dt.datetime | None
 ) -> None:
     if isinstance(step, bool) or not isinstance(step, int):
         raise TrackingError(f"metric step must be an integer, got {step!r}")
@@ -436,15 +439,15 @@ def _log_metrics(
                 f"metric {key!r} must be a number, got {type(value).__name__}"
             ) from None
         values.append(Metric(_key(key, "metric"), number, step, when))
-    get_yard().metadata.log_metrics(run_id, values)
+    run.yard.metadata.log_metrics(run.run_id, values)
 
 
-def _set_tags(run_id: str, tags: Mapping[str, Any]) -> None:
-    get_yard().metadata.set_tags(run_id, _strings(tags, "tag"))
+def _set_tags(run: ActiveRun, tags: Mapping[str, Any]) -> None:
+    run.yard.metadata.set_tags(run.run_id, _strings(tags, "tag"))
 
 
 def _log_files(
-    run_id: str, local: Path, artifact_path: str | None, *, directory: bool
+    run: ActiveRun, local: Path, artifact_path: str | None, *, directory: bool
 ) -> list[str]:
     from modelyard.store.trees import check_no_escaping_links
 
@@ -463,10 +466,10 @@ def _log_files(
         validate_relative_path(f"{prefix}/{rel}" if prefix else rel, "artifact path")
         for rel in rels
     ]
-    artifacts = get_yard().artifacts
+    artifacts = run.yard.artifacts
     entries = []
     for file, path in zip(files, paths, strict=True):
         blob = artifacts.put_file(file)
         entries.append(ArtifactEntry(path, blob.sha256, blob.size))
-    get_yard().metadata.add_artifacts(run_id, entries)
+    run.yard.metadata.add_artifacts(run.run_id, entries)
     return paths
