@@ -225,7 +225,9 @@ class BatchReader:
         elif not Path(path).is_file():
             raise DataFileError(path, "no such file" if not Path(path).exists() else "not a file")
         try:
-            pf = pq.ParquetFile(path)
+            # pre_buffer (pyarrow's default) caches every column chunk it reads ahead, for
+            # the whole file: memory would grow with the file. Without it, pages stream.
+            pf = pq.ParquetFile(path, pre_buffer=False)
         except Exception as exc:
             raise DataFileError(self.path, f"not a readable Parquet file: {exc}") from exc
         self._stack.callback(pf.close)
