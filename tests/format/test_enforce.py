@@ -72,6 +72,12 @@ def test_extra_columns_are_dropped_with_a_warning() -> None:
     assert enforce_input(df, XY, warn_extra=False).shape == (1, 2)
 
 
+def test_multiindex_columns_are_not_the_signature() -> None:
+    columns = pd.MultiIndex.from_tuples([("x", "a"), ("y", "b")])
+    with pytest.raises(SchemaError, match=r"missing required column\(s\) \['x', 'y'\]"):
+        enforce_input(pd.DataFrame([[1.0, 2]], columns=columns), XY)
+
+
 def test_missing_required_columns_are_all_named() -> None:
     schema = Schema([ColSpec("double", "a"), ColSpec("double", "b"), ColSpec("double", "c")])
     with pytest.raises(SchemaError, match=r"missing required column\(s\) \['a', 'c'\]") as info:

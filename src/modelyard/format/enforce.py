@@ -203,7 +203,10 @@ class _ColumnPlan:
     def _same_labels(self, cols: pd.Index) -> bool:
         # Comparing the backing arrays is ~15x faster than Index.equals; one
         # reference per array type (Arrow strings, Python strings, objects).
-        values = cols.array
+        try:
+            values = cols.array
+        except ValueError:  # a MultiIndex has no single array: never the signature's columns
+            return False
         ref = self._labels.get(type(values))
         if ref is None:
             try:
