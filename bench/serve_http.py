@@ -22,7 +22,8 @@ Needs Debian's wrk (``apt-get install -y wrk``) and the ``serve`` extra
 (``pip install -e '.[serve]'``: uvloop and httptools). Access logs stay on for
 every server, as in the references. Knobs: ``SERVE_DURATION`` (8 s),
 ``SERVE_WARMUP`` (3 s), ``SERVE_CONC`` ("1,8,32"), ``SERVE_ROUNDS`` (1; medians over
-rounds), ``SERVE_MEMORY`` (1: measure memory). Servers compared with each other
+rounds), ``SERVE_CASES`` (all of split-iris-array, split-iris-frame, v2, v2-batched,
+memory). Servers compared with each other
 are up at the same time and loaded in turn, level by level, so background noise
 falls on both alike.
 """
@@ -59,9 +60,10 @@ from bench._util import (
 DURATION = int(os.environ.get("SERVE_DURATION", "8"))
 WARMUP = int(os.environ.get("SERVE_WARMUP", "3"))
 CONCURRENCY = [int(c) for c in os.environ.get("SERVE_CONC", "1,8,32").split(",")]
-MEMORY = os.environ.get("SERVE_MEMORY", "1") == "1"
 MLSERVER_VENV = os.environ.get("BENCH_MLSERVER_VENV")
 ROUNDS = int(os.environ.get("SERVE_ROUNDS", "1"))
+ALL_CASES = ("split-iris-array", "split-iris-frame", "v2", "v2-batched", "memory")
+CASES = [c for c in os.environ.get("SERVE_CASES", ",".join(ALL_CASES)).split(",") if c]
 READY_TIMEOUT_S = 180.0
 ROW = [0.5, 1.0, 1.5, 2.0]
 COLUMNS = ["sl", "sw", "pl", "pw"]
@@ -529,6 +531,8 @@ def _main(tmp: Path, fast: bool) -> None:
         startup.update(secs)
 
     for name in ("iris-array", "iris-frame"):
+        if f"split-{name}" not in CASES:
+            continue
         model = models[name]
         add(
             [
@@ -545,6 +549,8 @@ def _main(tmp: Path, fast: bool) -> None:
     mls_path = "/v2/models/iris/infer"
     v2_expect = {"outputs": [[0]]}
     for batched in (False, True):
+        if ("v2-batched" if batched else "v2") not in CASES:
+            continue
         extra = ("--max-batch-size", "32") if batched else ()
         suffix = "-batched" if batched else ""
         group: list[tuple[Any, str]] = [
@@ -573,7 +579,7 @@ def _main(tmp: Path, fast: bool) -> None:
         add(group, "v2 batched" if batched else "v2", V2_BODY)
 
     memory: list[dict[str, Any]] = []
-    if MEMORY:
+    if "memory" in CASES:
         for workers in (1, 2, 4):
             memory.append(
                 memory_case(
@@ -624,6 +630,8 @@ def report(
     verdicts: dict[str, bool] = {}
     for name in ("iris-array", "iris-frame"):
         case = f"split {name}"
+        if f"split-{name}" not in CASES:
+            continue
         ok = True
         for c in CONCURRENCY:
             ours = by[(f"modelyard-{name}", case, c)]

@@ -109,8 +109,15 @@ class Batcher:
             while self._queue:
                 await self._gather()
                 batch = self._take()
-                if batch:
+                if not batch:
+                    continue
+                try:
                     await self._run_batch(batch)
+                except Exception as exc:  # never let one batch stop the dispatcher
+                    log.exception("batch dispatch failed")
+                    for item in batch:
+                        if not item.future.done():
+                            item.future.set_exception(exc)
 
     async def _gather(self) -> None:
         # Requests already being read are a few loop iterations from the queue:

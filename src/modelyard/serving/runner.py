@@ -2,16 +2,19 @@
 
 Handing a 1 ms predict to a thread costs about as much again (a queue put, a
 GIL hand-over and a loop wake-up each way), and buys no parallelism for
-GIL-bound Python, so calls whose recent timings are under a few milliseconds
-run inline on the event loop.
+GIL-bound Python, so calls that recently took little CPU run inline on the
+event loop. The decision uses CPU time, not wall time, so a busy machine (where
+every call's wall time stretches) does not push cheap calls into the pool; a
+call that waits (I/O, sleeps, another process) shows a long wall time with
+little CPU, and goes to the pool too.
 
-The cost of that is the first call that is unexpectedly slow: it cannot be cut
-short, so its caller gets the 504 only when it returns, and the jump in the
-mean sends every later call to the pool, where the deadline holds. Anything slower,
-or with a large body, runs in a small thread pool, where the request timeout
-applies: the caller gets a 504 at the deadline. Python cannot interrupt a
-running thread, so an overrun call finishes in the background and its result
-is dropped; the pool is small, so overruns cannot pile up without bound.
+Anything else, or a large body, runs in a small thread pool, where the request
+timeout applies: the caller gets a 504 at the deadline. Python cannot interrupt
+a running thread, so an overrun call finishes in the background and its result
+is dropped; the pool is small, so overruns cannot pile up without bound. The
+cost of running inline is the first call that is unexpectedly slow: it cannot
+be cut short, so its caller gets the 504 only when it returns, and the jump in
+the means sends later calls to the pool, where the deadline holds.
 """
 
 from __future__ import annotations
@@ -26,29 +29,41 @@ from modelyard.serving.errors import RequestError
 
 T = TypeVar("T")
 
-#: a call runs inline when its recent average is under this (seconds)
-INLINE_BUDGET_S = 0.005
+#: a call runs inline when its recent mean CPU time is under this (seconds) ...
+INLINE_CPU_BUDGET_S = 0.005
+#: ... its recent mean wall time under this (longer: waiting calls go to the pool) ...
+INLINE_WALL_BUDGET_S = 0.05
 #: ... and the request body is at most this large (bytes)
 INLINE_MAX_BODY = 64 * 1024
 _ALPHA = 0.2
 
 
 class Timing:
-    """Exponentially weighted mean duration of one model version's predict calls."""
+    """Exponentially weighted means of one model version's predict calls: wall and CPU."""
 
-    __slots__ = ("mean",)
+    __slots__ = ("cpu", "wall")
 
-    def __init__(self, first: float | None) -> None:
+    def __init__(self, wall: float | None, cpu: float | None = None) -> None:
         #: ``None`` until the first measurement: run in a thread until known
-        self.mean = first
+        self.wall = wall
+        self.cpu = cpu if cpu is not None else wall
 
-    def observe(self, seconds: float) -> None:
-        """Fold one measurement in."""
-        self.mean = seconds if self.mean is None else self.mean + _ALPHA * (seconds - self.mean)
+    def observe(self, wall: float, cpu: float) -> None:
+        """Fold one call's wall and CPU seconds in."""
+        if self.wall is None or self.cpu is None:
+            self.wall, self.cpu = wall, cpu
+            return
+        self.wall += _ALPHA * (wall - self.wall)
+        self.cpu += _ALPHA * (cpu - self.cpu)
 
     def inline_ok(self) -> bool:
         """Whether calls have recently been cheap enough to run on the loop."""
-        return self.mean is not None and self.mean < INLINE_BUDGET_S
+        return (
+            self.wall is not None
+            and self.cpu is not None
+            and self.cpu < INLINE_CPU_BUDGET_S
+            and self.wall < INLINE_WALL_BUDGET_S
+        )
 
 
 class PredictRunner:
@@ -64,12 +79,12 @@ class PredictRunner:
     async def run(self, fn: Callable[[], T], timing: Timing, *, small: bool) -> T:
         """Call ``fn``; 504 (``DEADLINE_EXCEEDED``) if it runs past the timeout in a thread."""
         if self._inline and small and timing.inline_ok():
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.thread_time()
             try:
                 result = fn()
             finally:
                 took = time.perf_counter() - start
-                timing.observe(took)
+                timing.observe(took, time.thread_time() - cpu_start)
             if took > self.timeout:
                 # A call that had always been fast overran: its caller still gets the
                 # 504 it asked for, and the jump in the mean sends later calls to the pool.
@@ -101,8 +116,8 @@ class PredictRunner:
 
 
 def _timed(fn: Callable[[], Any], timing: Timing) -> Any:
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.thread_time()
     try:
         return fn()
     finally:
-        timing.observe(time.perf_counter() - start)
+        timing.observe(time.perf_counter() - start, time.thread_time() - cpu_start)

@@ -76,7 +76,7 @@ def load_all(targets: Sequence[tuple[str, str]], options: ServeOptions) -> list[
             if loaded.warmup_seconds is not None
             else ", no input example to warm up with"
         )
-        moving = follows(uri)
+        moving = follows(uri) and options.settings.poll_interval > 0
         log.info(
             "model %s: version %s, digest %s, flavor %s, loaded in %.2f s%s%s",
             name,

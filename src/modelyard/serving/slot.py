@@ -117,6 +117,7 @@ def load_served(
     model = load_model(uri, model_config=model_config, env=env)
     loaded_at = time.perf_counter()
     warm: float | None = None
+    warm_cpu: float | None = None
     if warm_up:
         example = model.input_example
         if example is not None:
@@ -125,9 +126,10 @@ def load_served(
             t0 = time.perf_counter()
             model.predict(example, params)
             # the first call pays one-off costs (imports, caches): time a second one
-            t1 = time.perf_counter()
+            t1, c1 = time.perf_counter(), time.thread_time()
             model.predict(example, params)
             warm = time.perf_counter() - t1
+            warm_cpu = time.thread_time() - c1
             log.debug("warm-up of %s took %.1f ms", name, (t1 - t0) * 1000)
     version = str(model.version) if model.version is not None else _short(model.digest)
     headers = (
@@ -145,7 +147,7 @@ def load_served(
         load_seconds=loaded_at - start,
         warmup_seconds=warm,
         headers=headers,
-        timing=Timing(warm),
+        timing=Timing(warm, warm_cpu),
     )
 
 
