@@ -12,9 +12,11 @@ Whole processes, alternating rounds (``bench._util.time_commands``):
 - ``mlflow csv``: ``mlflow models predict -i data.csv -t csv --env-manager local``
 - ``mlflow python``: ``mlflow.pyfunc.load_model`` + ``pd.read_parquet`` + ``predict`` +
   ``to_parquet`` (what an MLflow user writes for Parquet)
-- ``raw loop``: unpickle the estimator, ``iter_batches`` (same batch size) ->
-  ``to_pandas`` -> ``predict`` -> ``ParquetWriter``: the floor for the target
-  "throughput within 1.2x of calling the raw model's predict on the same batches".
+- ``raw loop``: unpickle the estimator, ``iter_batches`` (same batch size, and
+  ``pre_buffer=False`` like modelyard: pyarrow's default pre-buffering caches the
+  whole file, 2.2 GB at 10 M rows) -> ``to_pandas`` -> ``predict`` -> ``ParquetWriter``:
+  the floor for the target "throughput within 1.2x of calling the raw model's
+  predict on the same batches".
 
 Then, once, ``BENCH_BATCH_BIG_ROWS`` rows (default 10,000,000; 0 skips):
 ``modelyard parquet`` against ``raw loop``, for the targets peak RSS < 1 GiB and
@@ -99,7 +101,7 @@ with open(model + "/model.pkl", "rb") as f:
     est = cloudpickle.load(f)
 features = [f"f{i}" for i in range(20)]
 writer = None
-for b in pq.ParquetFile(src).iter_batches(batch_size=batch):
+for b in pq.ParquetFile(src, pre_buffer=False).iter_batches(batch_size=batch):
     pred = est.predict(b.select(features).to_pandas())
     out = pa.table({"id": b.column("id"), "prediction": pred})
     writer = writer or pq.ParquetWriter(dest, out.schema)
