@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	# torch==2.13.0 is the CPU build on this machine kind; any other spec pulls CUDA (GBs).
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[dev,sklearn,torch,uv]'
+	$(PY) -m pip install -q -e '.[dev,sklearn,torch,uv,serve]'
 	touch $(STAMP)
 
 $(SPARK_STAMP): pyproject.toml
