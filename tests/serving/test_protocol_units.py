@@ -11,21 +11,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from modelyard.format.schema import ColSpec, ParamSpec, TensorSpec
+from modelyard.format.signature import Signature
 from modelyard.serving import protocol_mlflow, protocol_v2
 from modelyard.serving._spec import InputSpec
 from modelyard.serving.errors import RequestError
 
-COLUMN_SPEC = InputSpec.from_signature_block(
-    {"inputs": json.dumps([{"type": "double", "name": c} for c in "abc"])}
-)
-TENSOR_SPEC = InputSpec.from_signature_block(
-    {
-        "inputs": json.dumps(
-            [{"type": "tensor", "tensor-spec": {"dtype": "float64", "shape": [-1, 3]}}]
-        )
-    }
-)
-NO_SPEC = InputSpec.from_signature_block(None)
+COLUMN_SPEC = InputSpec.from_signature(Signature(inputs=[ColSpec("double", c) for c in "abc"]))
+TENSOR_SPEC = InputSpec.from_signature(Signature(inputs=[TensorSpec("float64", (-1, 3))]))
+NO_SPEC = InputSpec.from_signature(None)
 
 numbers = st.one_of(
     st.floats(allow_nan=False, allow_infinity=False, width=64),
@@ -61,8 +55,8 @@ def test_mixed_columns_keep_their_own_types() -> None:
 
 
 def test_csv_keeps_text_columns_as_text() -> None:
-    spec = InputSpec.from_signature_block(
-        {"inputs": json.dumps([{"type": "string", "name": "zip"}, {"type": "long", "name": "n"}])}
+    spec = InputSpec.from_signature(
+        Signature(inputs=[ColSpec("string", "zip"), ColSpec("long", "n")])
     )
     frame = protocol_mlflow.parse_request("text/csv", b"zip,n\n00123,7\n", spec).data
     assert frame["zip"].tolist() == ["00123"]
@@ -120,3 +114,25 @@ def test_v2_outputs_name_and_type_each_column() -> None:
         {"name": "p", "shape": [1], "datatype": "FP64", "data": [0.25]},
         {"name": "n", "shape": [1], "datatype": "INT64", "data": [3]},
     ]
+
+
+def test_spec_precomputes_from_the_typed_signature() -> None:
+    sig = Signature(
+        inputs=[ColSpec("string", "zip"), ColSpec("long", "n", required=False)],
+        outputs=[ColSpec("double", "p")],
+        params=[ParamSpec("k", "long", 3)],
+    )
+    spec = InputSpec.from_signature(sig)
+    assert (spec.kind, spec.names, spec.width) == ("columns", ("zip", "n"), 2)
+    assert spec.text_columns == ("zip",)
+    assert spec.param_names == ("k",)
+    assert spec.batchable
+    assert not spec.from_type_hints
+    assert list(spec.column_index) == ["zip", "n"]
+    assert sig.inputs is not None
+    assert list(spec.inputs) == sig.inputs.to_dict()
+    assert spec.outputs[0]["name"] == "p"
+    fixed = InputSpec.from_signature(Signature(inputs=[TensorSpec("float32", (2, 3))]))
+    assert fixed.single_tensor
+    assert not fixed.batchable
+    assert InputSpec.from_signature(sig, from_type_hints=True).batchable is False

@@ -1,21 +1,22 @@
 """What the server needs to know about a model's declared inputs, read once per load.
 
-Read straight from the ``signature`` block of ``MLmodel`` (MLflow's on-disk
-encoding), so parsing a request never walks the signature again.
+Derived from the model's typed :class:`~modelyard.format.signature.Signature`
+(parsed once when the model loads), so parsing a request never walks the
+signature again.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from modelyard.format.signature import Signature
 
 COLUMNS = "columns"
 TENSOR = "tensor"
 NONE = "none"
-
-_STRINGISH = frozenset({"string", "binary"})
 
 
 @dataclass(frozen=True)
@@ -50,33 +51,42 @@ class InputSpec:
         return self.kind == TENSOR and self.width == 1 and not self.names
 
     @classmethod
-    def from_signature_block(cls, block: Mapping[str, Any] | None) -> InputSpec:
-        """Build from MLmodel's ``signature`` mapping (values are JSON strings)."""
-        if not block:
-            return cls()
-        inputs = _specs(block.get("inputs"))
-        outputs = _specs(block.get("outputs"))
-        params = _specs(block.get("params"))
-        hints = bool(
-            block.get("is_signature_from_type_hint") or block.get("_is_signature_from_type_hint")
-        )
-        param_names = tuple(str(p["name"]) for p in params if "name" in p)
-        if not inputs:
+    def from_signature(
+        cls, signature: Signature | None, *, from_type_hints: bool = False
+    ) -> InputSpec:
+        """Build from a model's parsed signature (``Model.signature``).
+
+        ``from_type_hints``: the signature was inferred from ``predict``'s type
+        hints, so ``inputs`` is passed through raw and never batched.
+        """
+        from modelyard.format.schema import ColSpec, DataType, TensorSpec
+
+        if signature is None:
+            return cls(from_type_hints=from_type_hints)
+        outputs = tuple(signature.outputs.to_dict()) if signature.outputs is not None else ()
+        params = tuple(signature.params.to_dict()) if signature.params is not None else ()
+        param_names = signature.params.names if signature.params is not None else ()
+        schema = signature.inputs
+        if schema is None:
             return cls(
-                param_names=param_names, from_type_hints=hints, outputs=outputs, params=params
+                param_names=param_names,
+                from_type_hints=from_type_hints,
+                outputs=outputs,
+                params=params,
             )
-        is_tensor = inputs[0].get("type") == TENSOR
-        names = tuple(str(s["name"]) for s in inputs if s.get("name") is not None)
-        if len(names) != len(inputs):
-            names = ()
+        is_tensor = schema.is_tensor_spec
+        names = schema.names
         text = tuple(
-            str(s["name"])
-            for s in inputs
-            if s.get("name") is not None and s.get("type") in _STRINGISH
+            str(s.name)
+            for s in schema
+            if isinstance(s, ColSpec)
+            and s.name is not None
+            and s.type in (DataType.string, DataType.binary)
         )
         if is_tensor:
-            shapes = [s.get("tensor-spec", {}).get("shape") or [] for s in inputs]
-            batchable = all(len(sh) >= 1 and sh[0] == -1 for sh in shapes)
+            batchable = all(
+                isinstance(s, TensorSpec) and len(s.shape) >= 1 and s.shape[0] == -1 for s in schema
+            )
         else:
             batchable = True
         column_index = None
@@ -88,21 +98,12 @@ class InputSpec:
             kind=TENSOR if is_tensor else COLUMNS,
             column_index=column_index,
             names=names,
-            width=len(inputs),
+            width=len(schema),
             text_columns=text,
             param_names=param_names,
-            from_type_hints=hints,
-            batchable=batchable and not hints,
-            inputs=inputs,
+            from_type_hints=from_type_hints,
+            batchable=batchable and not from_type_hints,
+            inputs=tuple(schema.to_dict()),
             outputs=outputs,
             params=params,
         )
-
-
-def _specs(raw: Any) -> tuple[Mapping[str, Any], ...]:
-    if raw is None:
-        return ()
-    value = json.loads(raw) if isinstance(raw, str) else raw
-    if not isinstance(value, list):
-        return ()
-    return tuple(v for v in value if isinstance(v, Mapping))

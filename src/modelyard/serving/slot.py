@@ -137,13 +137,12 @@ def load_served(
         (b"x-model-version", version.encode()),
         (b"x-model-digest", model.digest.encode()),
     )
-    block = model.mlmodel.signature
     return Loaded(
         model=model,
         name=name,
         version=version,
         digest=model.digest,
-        spec=InputSpec.from_signature_block(dict(block) if block else None),
+        spec=InputSpec.from_signature(model.signature),
         load_seconds=loaded_at - start,
         warmup_seconds=warm,
         headers=headers,
