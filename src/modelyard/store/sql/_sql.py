@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -12,7 +13,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from modelyard.store._suggest import close_matches
 from modelyard.store.filters import Condition
 
-__all__ = ["close_matches", "compare", "insert_ignore", "upsert"]
+__all__ = ["close_matches", "compare", "insert_ignore", "key_values", "upsert"]
 
 
 def _insert(conn: Connection, table: sa.Table) -> Any:
@@ -89,3 +90,17 @@ def keyed_exists(
 ) -> ColumnElement[bool]:
     """``EXISTS`` a row of a key/value ``table`` (params, tags) satisfying ``cond``."""
     return sa.exists().where(owner(table), table.c.key == cond.key, compare(table.c.value, cond))
+
+
+def key_values(
+    conn: Connection, table: sa.Table, owner: str, ids: Sequence[Hashable]
+) -> defaultdict[Any, dict[str, str]]:
+    """The ``key -> value`` rows of ``table`` (params, tags) for each owner id in ``ids``.
+
+    One query for a whole page of owners; an owner without rows maps to ``{}``.
+    """
+    out: defaultdict[Any, dict[str, str]] = defaultdict(dict)
+    column = table.c[owner]
+    for r in conn.execute(sa.select(column, table.c.key, table.c.value).where(column.in_(ids))):
+        out[r[0]][r.key] = r.value
+    return out

@@ -24,7 +24,14 @@ from modelyard.store.entities import (
     now_millis,
 )
 from modelyard.store.filters import Condition, Fields, OrderKey, parse_filter, parse_order_by
-from modelyard.store.sql._sql import close_matches, compare, insert_ignore, keyed_exists, upsert
+from modelyard.store.sql._sql import (
+    close_matches,
+    compare,
+    insert_ignore,
+    key_values,
+    keyed_exists,
+    upsert,
+)
 from modelyard.store.sql.engine import Database
 from modelyard.store.sql.schema import (
     alias_history,
@@ -603,9 +610,7 @@ class RegistryQueries:
         ids = [r.model_id for r in rows]
         if not ids:
             return []
-        tags: dict[int, dict[str, str]] = defaultdict(dict)
-        for t in conn.execute(sa.select(model_tags).where(model_tags.c.model_id.in_(ids))):
-            tags[t.model_id][t.key] = t.value
+        tags = key_values(conn, model_tags, "model_id", ids)
         aliases: dict[int, dict[str, int]] = defaultdict(dict)
         a = model_aliases.c
         for r in conn.execute(sa.select(a.model_id, a.alias, a.version).where(a.model_id.in_(ids))):

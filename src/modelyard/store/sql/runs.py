@@ -24,7 +24,14 @@ from modelyard.store.entities import (
     to_millis,
 )
 from modelyard.store.filters import Condition, Fields, OrderKey, parse_filter, parse_order_by
-from modelyard.store.sql._sql import close_matches, compare, insert_ignore, keyed_exists, upsert
+from modelyard.store.sql._sql import (
+    close_matches,
+    compare,
+    insert_ignore,
+    key_values,
+    keyed_exists,
+    upsert,
+)
 from modelyard.store.sql.engine import Database
 from modelyard.store.sql.schema import (
     experiments,
@@ -350,16 +357,12 @@ class RunQueries:
         ids = [r.run_id for r in rows]
         if not ids:
             return []
-        params: dict[str, dict[str, str]] = defaultdict(dict)
-        for r in conn.execute(sa.select(run_params).where(run_params.c.run_id.in_(ids))):
-            params[r.run_id][r.key] = r.value
+        params = key_values(conn, run_params, "run_id", ids)
         metrics: dict[str, dict[str, float]] = defaultdict(dict)
         lm = run_latest_metrics.c
         for r in conn.execute(sa.select(lm.run_id, lm.key, lm.value).where(lm.run_id.in_(ids))):
             metrics[r.run_id][r.key] = math.nan if r.value is None else r.value
-        tags: dict[str, dict[str, str]] = defaultdict(dict)
-        for r in conn.execute(sa.select(run_tags).where(run_tags.c.run_id.in_(ids))):
-            tags[r.run_id][r.key] = r.value
+        tags = key_values(conn, run_tags, "run_id", ids)
         out = []
         for r in rows:
             start = from_millis(r.start_time)
