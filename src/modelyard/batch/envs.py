@@ -125,16 +125,9 @@ def build_env(spec: EnvSpec, *, root: Path | None = None, rebuild: bool = False)
         try:
             _run([uv, "venv", "--quiet", "--python", spec.python, str(dest)], dest)
             python = dest / "bin" / "python"
-            # Bytecode compiled now, once, so the first model start is not a cold one.
-            install = [
-                uv,
-                "pip",
-                "install",
-                "--quiet",
-                "--compile-bytecode",
-                "--python",
-                str(python),
-            ]
+            # No --compile-bytecode: it compiles every module of every package (scipy...),
+            # which made a cold build 1.3x MLflow's; what the model imports compiles on use.
+            install = [uv, "pip", "install", "--quiet", "--python", str(python)]
             _run([*install, *spec.requirements, *runtime], dest)
             _install_modelyard(python)
             (dest / MARKER).write_text(
