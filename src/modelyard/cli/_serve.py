@@ -72,10 +72,12 @@ from modelyard.cli._output import friendly_errors
 )
 @click.option("--default", "default", help="Name of the model served at /invocations.")
 @click.option(
-    "--env",
+    "--env-check",
+    "env",
     type=click.Choice(["warn", "strict", "ignore"]),
     default="warn",
     show_default=True,
+    # --env is kept free for the environment manager (local|uv), as on `predict`.
     help="What a mismatch with the model's environment does.",
 )
 @click.option("--no-access-log", is_flag=True, help="Do not write one line per request.")
