@@ -1,4 +1,4 @@
-"""The main job, end to end: train, log, register, set @champion, load by alias, predict.
+"""The main job, end to end: train, log, register, set @champion, load by alias, predict, serve.
 
 Everything lands in an embedded yard in ./demo-yard (a SQLite database and a
 blob folder; nothing to start). Run it again and a new version is registered
@@ -7,6 +7,16 @@ and @champion moves to it; `make clean` removes the yard.
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
@@ -42,6 +52,45 @@ def main() -> None:
     predictions = model.predict(X.head(5))
     print(f"predict {predictions.tolist()} for the first 5 rows (truth {y.head(5).tolist()})")
     print(f"run     {run.run_id}: accuracy {my.get_run(run.run_id).metrics['accuracy']:.3f}")
+    serve_and_score(X.head(1))
+
+
+def serve_and_score(row: object) -> None:
+    """Serve @champion over HTTP, score one row the way a client would, stop the server."""
+    with socket.socket() as s:  # a free loopback port
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cli = Path(sys.executable).with_name("modelyard")
+    server = subprocess.Popen(
+        [str(cli), "serve", "models:/iris@champion", "--port", str(port), "--no-access-log"],
+        env={**os.environ, "MODELYARD_URI": DEMO_YARD},
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/ping").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise SystemExit("the server did not come up")
+            time.sleep(0.2)
+        body = {"dataframe_split": row.to_dict(orient="split")}  # type: ignore[attr-defined]
+        body["dataframe_split"].pop("index")
+        reply = httpx.post(f"{base}/invocations", json=body)
+        print(
+            f"serve   {base}/invocations -> {reply.status_code} {reply.json()} "
+            f"(answered by v{reply.headers['x-model-version']})"
+        )
+        print(
+            f"        same with curl: curl -s {base}/invocations "
+            f"-H 'Content-Type: application/json' -d '{json.dumps(body)}'"
+        )
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
 
 
 if __name__ == "__main__":
