@@ -28,7 +28,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from modelyard._version import __version__
 from modelyard.errors import SchemaError
@@ -50,6 +50,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 _JSON = b"application/json"
+_Parsed = TypeVar("_Parsed")
 _MLFLOW = "mlflow"
 _V2 = "v2"
 
@@ -261,16 +262,11 @@ class ScoringApp:
         slot = self.default
         loaded = slot.current
         content_type, length = _headers(scope)
-        batcher = self.batchers.get(slot.name)
-        if batcher is not None:
-            batcher.arriving += 1
-        try:
-            media = protocol_mlflow.parse_content_type(content_type)
-            body = await self._body(receive, length)
-            parsed = protocol_mlflow.parse_request(media, body, loaded.spec)
-        finally:
-            if batcher is not None:
-                batcher.arriving -= 1
+        media = protocol_mlflow.parse_content_type(content_type)
+        spec = loaded.spec
+        body, parsed = await self._read(
+            slot, receive, length, lambda b: protocol_mlflow.parse_request(media, b, spec)
+        )
         predictions, loaded = await self._predict(
             slot,
             loaded=loaded,
@@ -335,15 +331,10 @@ class ScoringApp:
                 f" supported); got {content_type!r}",
                 field="Content-Type",
             )
-        batcher = self.batchers.get(slot.name)
-        if batcher is not None:
-            batcher.arriving += 1
-        try:
-            body = await self._body(receive, length)
-            request = protocol_v2.parse_infer(body, loaded.spec)
-        finally:
-            if batcher is not None:
-                batcher.arriving -= 1
+        spec = loaded.spec
+        body, request = await self._read(
+            slot, receive, length, lambda b: protocol_v2.parse_infer(b, spec)
+        )
         predictions, loaded = await self._predict(
             slot,
             loaded=loaded,
@@ -460,6 +451,28 @@ class ScoringApp:
         return 200, _JSON, self._openapi[1]
 
     # -- body ----------------------------------------------------------------------
+
+    async def _read(
+        self,
+        slot: ModelSlot,
+        receive: Receive,
+        length: int | None,
+        parse: Callable[[bytes], _Parsed],
+    ) -> tuple[bytes, _Parsed]:
+        """Read and parse a request body for ``slot``.
+
+        Meanwhile the slot's batcher counts the request as arriving, so a batch
+        being formed waits for it rather than leaving without it.
+        """
+        batcher = self.batchers.get(slot.name)
+        if batcher is not None:
+            batcher.arriving += 1
+        try:
+            body = await self._body(receive, length)
+            return body, parse(body)
+        finally:
+            if batcher is not None:
+                batcher.arriving -= 1
 
     async def _body(self, receive: Receive, length: int | None) -> bytes:
         limit = self.settings.max_body_bytes
