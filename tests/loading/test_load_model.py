@@ -118,3 +118,19 @@ def test_mlflow_style_model_without_manifest_loads(saved_iris: Path, tmp_path: P
     (copy / "MANIFEST.sha256").unlink()
     model = modelyard.load_model(copy)
     assert model.digest.startswith("sha256:")
+
+
+def test_code_dir_outside_the_model_is_refused(saved_iris: Path) -> None:
+    import sys
+
+    import yaml
+
+    (saved_iris / "MANIFEST.sha256").unlink()
+    doc = yaml.safe_load((saved_iris / "MLmodel").read_text())
+    doc["flavors"]["python_function"]["code"] = "../../elsewhere"
+    (saved_iris / "MLmodel").write_text(yaml.safe_dump(doc))
+    before = list(sys.path)
+    with pytest.raises(MalformedMLmodel, match=r"\.\.") as info:
+        modelyard.load_model(saved_iris)
+    assert info.value.field == "flavors.python_function.code"
+    assert sys.path == before

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from modelyard.errors import CorruptModelFile, ModelyardError
+from modelyard.errors import CorruptModelFile, InvalidURI, MalformedMLmodel, ModelyardError
 from modelyard.flavors import flavor_for_mlmodel
 from modelyard.format.mlmodel import MLmodel
 from modelyard.loading.check import EnvironmentReport, apply_policy, check
@@ -18,6 +18,7 @@ from modelyard.loading.configure import ConfigInput, merge_config
 from modelyard.loading.fetch import fetch
 from modelyard.loading.resolve import ModelRef, resolve
 from modelyard.model import Model
+from modelyard.uri import validate_relative_path
 
 __all__ = ["ModelRef", "check_environment", "load_model"]
 
@@ -85,6 +86,11 @@ def _add_code_dir(path: Any, mlmodel: MLmodel) -> None:
     for conf in mlmodel.flavors.values():
         code = code or (conf.get("code") if isinstance(conf, Mapping) else None)
     if code:
-        entry = str(path / str(code))
+        try:
+            rel = validate_relative_path(str(code), "code directory")
+        except InvalidURI as exc:
+            # MLmodel is input we did not write: never put a path outside the model on sys.path
+            raise MalformedMLmodel(path, exc.reason, field="flavors.python_function.code") from None
+        entry = str(path / rel)
         if entry not in sys.path:
             sys.path.insert(0, entry)
