@@ -335,3 +335,27 @@ def test_model_without_signature_gets_the_parsed_body(
     # MLflow's unified LLM format: the body is the input, the answer is unwrapped
     r = post(server, {"messages": [{"role": "user", "content": "hi"}]})
     assert r.json() == {"type": "dict", "keys": ["messages"], "params": None}
+
+
+def test_type_hinted_signature_takes_raw_inputs_only(
+    start_server: StartServer, echo_model: Path, tmp_path: Path
+) -> None:
+    # MLflow marks signatures inferred from predict's type hints at the top level of
+    # MLmodel; such models get `inputs` as sent, and other body formats are refused.
+    import shutil
+
+    import yaml
+
+    hinted = tmp_path / "hinted"
+    shutil.copytree(echo_model, hinted)
+    (hinted / "MANIFEST.sha256").unlink()
+    doc = yaml.safe_load((hinted / "MLmodel").read_text())
+    doc["is_signature_from_type_hint"] = True
+    (hinted / "MLmodel").write_text(yaml.safe_dump(doc))
+    server = start_server(hinted)
+    raw = post(server, {"inputs": {"a": 1, "b": [2, 3]}})
+    assert raw.status_code == 200
+    assert raw.json()["predictions"]["keys"] == ["a", "b"]
+    split = post(server, {"dataframe_split": {"columns": ["a"], "data": [[1]]}})
+    assert split.status_code == 400
+    assert "inputs" in split.json()["message"]

@@ -142,7 +142,11 @@ def load_served(
         name=name,
         version=version,
         digest=model.digest,
-        spec=InputSpec.from_signature(model.signature),
+        spec=InputSpec.from_signature(
+            model.signature,
+            # MLflow writes this flag at the top level of MLmodel, not in the signature
+            from_type_hints=bool(model.mlmodel.data.get("is_signature_from_type_hint")),
+        ),
         load_seconds=loaded_at - start,
         warmup_seconds=warm,
         headers=headers,
