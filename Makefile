@@ -25,7 +25,7 @@ $(SPARK_STAMP): pyproject.toml
 	echo '*' > $(SPARK_VENV)/.gitignore
 	$(SPARK_PY) -m pip install -q --upgrade pip
 	# the first build compiles pyspark's 456 MB sdist into a wheel (~1 min), cached by pip after
-	$(SPARK_PY) -m pip install -q -e '.[sklearn,spark,uv]' pytest
+	$(SPARK_PY) -m pip install -q -e '.[sklearn,spark,uv]' pytest pytest-timeout
 	touch $(SPARK_STAMP)
 
 demo: $(STAMP)  ## train, save, load, predict on the embedded default
