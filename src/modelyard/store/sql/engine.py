@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sqlite3
+import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -143,12 +145,30 @@ def _revision(conn: Connection, *, savepoint: bool = False) -> str | None:
     return str(rows[0][0]) if rows else None
 
 
+def _switch_to_wal(cur: Any) -> None:
+    # Switching the journal mode needs the file to itself, and SQLite answers
+    # "database is locked" at once instead of calling the busy handler while
+    # another connection is creating the same new file; so wait here, as the
+    # busy timeout would. WAL is recorded in the file: later opens find it set.
+    deadline = time.monotonic() + _SQLITE_TIMEOUT_S
+    delay = 0.002
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.1)
+
+
 def _sqlite_events(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # we emit BEGIN ourselves (see module doc)
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
+        _switch_to_wal(cur)
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA case_sensitive_like=ON")
