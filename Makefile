@@ -34,8 +34,8 @@ demo: $(STAMP)  ## train, save, load, predict on the embedded default
 test: $(STAMP) $(SPARK_STAMP)  ## the whole test suite (builds the cached MLflow env for interop tests once)
 	$(PY) -m pytest -q
 	# Spark in local mode, serially (workers must run the Spark venv's interpreter), and
-	# the rest of batch scoring again, against pandas 2
-	PYSPARK_PYTHON=$(abspath $(SPARK_PY)) $(SPARK_PY) -m pytest -q tests/batch tests/cli/test_predict.py
+	# the rest of batch scoring and the model-process wire format again, against pandas 2
+	PYSPARK_PYTHON=$(abspath $(SPARK_PY)) $(SPARK_PY) -m pytest -q tests/batch tests/isolation/test_wire.py tests/cli/test_predict.py
 
 check: $(STAMP)  ## lint, format and type checks
 	$(VENV)/bin/ruff check src tests bench examples

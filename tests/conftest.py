@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from tests._old_sklearn import old_sklearn_models  # noqa: F401  (fixture)
 from tests._yard import any_yard, pg_database, yard  # noqa: F401  (fixtures)
 
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from modelyard.batch._locks import file_lock
-from modelyard.batch._paths import shipped_root
+from modelyard._locks import file_lock
+from modelyard._paths import shipped_root
 from modelyard.errors import IntegrityError, ModelyardError
 
 

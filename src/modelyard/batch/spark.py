@@ -64,7 +64,7 @@ def udf(  # noqa: PLR0917 - MLflow's spark_udf takes these positionally too
     ``"struct<a:double,b:double>"`` for multi-output models. ``model_config``
     (a dict or a YAML file, read here on the driver) overrides the saved config;
     ``params`` go to every ``predict``. ``env="uv"`` runs the model in an
-    environment built from its own requirements (see :mod:`modelyard.batch.envs`).
+    environment built from its own requirements (see :mod:`modelyard.isolation.envs`).
 
     Call the result with column names or Columns (mapped to the signature's
     inputs by name, else by position), with one ``struct(...)`` column, or with
@@ -89,7 +89,7 @@ def udf(  # noqa: PLR0917 - MLflow's spark_udf takes these positionally too
         merge_config(mlmodel, config, flavor_for_mlmodel(mlmodel).config_keys)
     env_dir = None
     if env == "uv":
-        from modelyard.batch.envs import ensure_env
+        from modelyard.isolation.envs import ensure_env
 
         env_dir = str(ensure_env(local.path).path)
     block = mlmodel.signature
@@ -174,7 +174,7 @@ def _worker_model(spec: _WorkerSpec) -> Any:
     if model is None:
         path = materialize(spec.shipped)
         if spec.env == "uv":
-            from modelyard.batch.isolated import IsolatedModel
+            from modelyard.isolation.isolated import IsolatedModel
 
             model = IsolatedModel.start(str(path), model_config=spec.model_config)
         else:

@@ -44,7 +44,7 @@ def env_create(uri: str, rebuild: bool, as_json: bool) -> None:
 
     `modelyard predict --env uv` and `modelyard.spark.udf(..., env="uv")` use it.
     """
-    from modelyard.batch.envs import ensure_env
+    from modelyard.isolation.envs import ensure_env
     from modelyard.loading.fetch import fetch
     from modelyard.loading.resolve import resolve
 

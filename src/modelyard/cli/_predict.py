@@ -89,7 +89,7 @@ def predict(  # noqa: PLR0917 - one parameter per option
     with ExitStack() as stack:
         model: Any
         if env == "uv":
-            from modelyard.batch.isolated import IsolatedModel
+            from modelyard.isolation.isolated import IsolatedModel
 
             model = stack.enter_context(IsolatedModel.start(model_uri, model_config=model_config))
         else:

@@ -162,7 +162,7 @@ def test_env_uv_scores_in_the_models_own_environment(spark: Any, old_sklearn_mod
     import sklearn
 
     from modelyard.spark import udf
-    from tests.batch.conftest import OLD_SKLEARN
+    from tests._old_sklearn import OLD_SKLEARN
 
     assert sklearn.__version__ != OLD_SKLEARN
     df = spark.createDataFrame(pd.DataFrame({"x": np.arange(20.0)})).repartition(2)

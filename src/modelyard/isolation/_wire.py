@@ -55,7 +55,7 @@ def _exact(stream: IO[bytes], n: int) -> bytes:
 
 
 def encode(value: Any) -> tuple[str, Any, bytes]:
-    """``(kind, extra, payload)`` for a table, frame, series, array, list or dict."""
+    """``(kind, extra, payload)`` for a table, frame, series, array, dict or plain JSON value."""
     import numpy as np
     import pandas as pd
     import pyarrow as pa
@@ -73,11 +73,17 @@ def encode(value: Any) -> tuple[str, Any, bytes]:
         table = pa.table({"0": pa.Array.from_pandas(value)})
         return "series", name, _ipc(table)
     if isinstance(value, dict):
-        return encode(pd.DataFrame(value))
+        return _encode_dict(value)
+    plain = isinstance(value, (str, int, float, bool, list)) and not isinstance(value, np.generic)
+    if value is None or plain:
+        # Plain Python values (type-hinted models take and return them) stay what they
+        # were; a list holding anything JSON cannot say goes on as an array.
+        try:
+            return "json", None, json.dumps(value, allow_nan=True).encode("utf-8")
+        except (TypeError, ValueError):
+            pass
     arr = value if isinstance(value, np.ndarray) else np.asarray(value)
     if arr.dtype.kind == "O":  # strings and mixed values: Arrow, not pickle
-        if arr.ndim == 1:
-            return encode(pd.Series(arr))
         return "objects", list(arr.shape), _ipc(pa.table({"0": pa.array(arr.reshape(-1))}))
     buf = io.BytesIO()
     np.save(buf, arr, allow_pickle=False)
@@ -91,6 +97,10 @@ def decode(kind: str, extra: Any, payload: bytes) -> Any:
 
     if kind == "ndarray":
         return np.load(io.BytesIO(payload), allow_pickle=False)
+    if kind == "json":
+        return json.loads(payload)
+    if kind == "dict":
+        return _decode_dict(extra, payload)
     table = pa.ipc.open_stream(payload).read_all()
     if kind in ("table", "frame"):
         frame = table.to_pandas()
@@ -98,10 +108,33 @@ def decode(kind: str, extra: Any, payload: bytes) -> Any:
             frame.columns = extra
         return frame
     if kind == "series":
-        return table.column(0).to_pandas().rename(extra)
+        series = table.column(0).to_pandas()
+        series.name = extra  # rename(None) would keep the column's name
+        return series
     if kind == "objects":
         return np.asarray(table.column(0).to_pylist(), dtype=object).reshape(extra)
     raise ValueError(f"unknown value kind {kind!r}")
+
+
+def _encode_dict(value: dict[Any, Any]) -> tuple[str, Any, bytes]:
+    # Named tensors: each value travels on its own, so arrays of different shapes
+    # (which no DataFrame holds) come back as they went.
+    parts: list[list[Any]] = []
+    chunks: list[bytes] = []
+    for key, item in value.items():
+        kind, extra, body = encode(item)
+        parts.append([str(key), kind, extra, len(body)])
+        chunks.append(body)
+    return "dict", parts, b"".join(chunks)
+
+
+def _decode_dict(parts: list[list[Any]], payload: bytes) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    at = 0
+    for key, kind, extra, size in parts:
+        out[key] = decode(kind, extra, payload[at : at + size])
+        at += size
+    return out
 
 
 def _ipc(table: Any) -> bytes:

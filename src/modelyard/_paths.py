@@ -1,4 +1,4 @@
-"""Where batch scoring keeps its caches (``~/.cache/modelyard/...`` by default)."""
+"""Where modelyard keeps its machine-local caches (``~/.cache/modelyard/...`` by default)."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from modelyard.batch import _wire
+from modelyard.isolation import _wire
 
 
 def _round_trip(value: object) -> object:
@@ -34,6 +34,9 @@ def test_frames_series_and_tables() -> None:
     series = _round_trip(pd.Series([1.5, 2.5], name="p"))
     assert isinstance(series, pd.Series)
     assert (series.name, series.tolist()) == ("p", [1.5, 2.5])
+    unnamed = _round_trip(pd.Series(["a", "b"]))
+    assert isinstance(unnamed, pd.Series)
+    assert unnamed.name is None
     table = _round_trip(pa.table({"a": [1, 2]}))
     assert isinstance(table, pd.DataFrame)
     assert table["a"].tolist() == [1, 2]
@@ -46,10 +49,33 @@ def test_arrays_keep_shape_and_dtype() -> None:
     assert got.dtype == np.float32
     np.testing.assert_array_equal(got, arr)
     labels = _round_trip(np.array(["setosa", "virginica"], dtype=object))
-    assert list(labels) == ["setosa", "virginica"]  # type: ignore[call-overload]
+    assert isinstance(labels, np.ndarray)
+    assert labels.dtype == object
+    assert labels.tolist() == ["setosa", "virginica"]
     grid = _round_trip(np.array([["a", "b"], ["c", "d"]], dtype=object))
     assert np.asarray(grid).shape == (2, 2)
-    assert _round_trip([1, 2]).tolist() == [1, 2]  # type: ignore[attr-defined]
+    assert _round_trip(np.array([1, 2])).tolist() == [1, 2]  # type: ignore[attr-defined]
+
+
+def test_named_tensors_keep_their_own_shapes() -> None:
+    value = {"image": np.zeros((2, 3, 3), dtype=np.uint8), "scale": np.array([0.5, 2.0])}
+    got = _round_trip(value)
+    assert isinstance(got, dict)
+    assert list(got) == ["image", "scale"]
+    assert got["image"].shape == (2, 3, 3)
+    assert got["image"].dtype == np.uint8
+    np.testing.assert_array_equal(got["scale"], [0.5, 2.0])
+
+
+@pytest.mark.parametrize("value", [["a", "b"], [{"q": 1, "r": [1.5]}], "text", 3, None])
+def test_plain_python_values_stay_plain(value: object) -> None:
+    assert _round_trip(value) == value
+
+
+def test_a_list_json_cannot_say_goes_as_an_array() -> None:
+    got = _round_trip([np.float32(1.5), np.float32(2.5)])
+    assert isinstance(got, np.ndarray)
+    assert got.tolist() == [1.5, 2.5]
 
 
 def test_a_cut_message_is_an_error() -> None:

@@ -4,7 +4,7 @@
 ...     model.predict(df)
 
 The URI is resolved and fetched here (so the digest is pinned by this
-process); the environment comes from :func:`modelyard.batch.envs.ensure_env`;
+process); the environment comes from :func:`modelyard.isolation.envs.ensure_env`;
 the model is loaded once in a child process of that environment's Python and
 each ``predict`` is one round trip over its stdin/stdout pipes. Calls from
 several threads are serialised. Schema errors raised in the child come back
@@ -14,17 +14,25 @@ as :class:`SchemaError`; other failures as :class:`WorkerError`.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import subprocess
 import tempfile
 import threading
+import weakref
 from collections.abc import Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from modelyard.batch import _wire
-from modelyard.batch.envs import Env, _clean_env, ensure_env
 from modelyard.errors import SchemaError, WorkerError
+from modelyard.isolation import _wire
+from modelyard.isolation.envs import Env, _clean_env, ensure_env
+
+if TYPE_CHECKING:
+    from modelyard.loading.resolve import ModelRef
+
+_UNSET: Any = object()
+log = logging.getLogger("modelyard")
 
 
 class IsolatedModel:
@@ -40,6 +48,8 @@ class IsolatedModel:
         *,
         model_config: Mapping[str, Any] | str | None = None,
         uri: str | None = None,
+        ref: ModelRef | None = None,
+        env_check: str = "warn",
     ) -> None:
         from modelyard.format.mlmodel import MLmodel
         from modelyard.format.signature import Signature
@@ -51,20 +61,35 @@ class IsolatedModel:
         self.mlmodel = MLmodel.read(path)
         block = self.mlmodel.signature
         self.signature = Signature.from_mlmodel(block) if block else None
-        config = read_config(model_config) if model_config is not None else None
+        #: registry facts when the URI named a registered model
+        self.name: str | None = ref.name if ref is not None else None
+        self.version: int | None = ref.version if ref is not None else None
+        self.alias: str | None = ref.alias if ref is not None else None
+        self._config = read_config(model_config) if model_config is not None else None
+        self._env_check = env_check
+        self._example: Any = _UNSET
         self._lock = threading.Lock()
-        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
+        self._closed = False
+        self._spawn()
+
+    def _spawn(self) -> None:
+        """Start the child and load the model there (the caller holds the lock, or is alone)."""
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed by _stop
         self._proc = subprocess.Popen(
-            [str(env.python), "-m", "modelyard.batch._worker"],
+            [str(self.env.python), "-m", "modelyard.isolation._worker"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._stderr,
             env={**_clean_env(), "PYTHONNOUSERSITE": "1"},
         )
+        # The process ends with this object even when nobody calls close(): a served
+        # version dropped after an alias moved is released by the last request using it.
+        self._stop = weakref.finalize(self, _stop, self._proc, self._stderr)
         try:
-            reply = self._call({"path": str(path), "model_config": config})[0]
+            header = {"path": str(self.path), "model_config": self._config, "env": self._env_check}
+            reply = self._exchange(header)[0]
         except BaseException:
-            self.close()
+            self._stop()
             raise
         self.flavor: str = reply["flavor"]
         self.digest: str = reply["digest"]
@@ -78,18 +103,34 @@ class IsolatedModel:
         *,
         model_config: Mapping[str, Any] | str | None = None,
         env_root: Path | None = None,
+        env_check: str = "warn",
     ) -> IsolatedModel:
-        """Resolve and fetch ``uri``, get its environment (building it once), start the model."""
+        """Resolve and fetch ``uri``, get its environment (building it once), start the model.
+
+        ``env_check`` is the environment check inside the child, as ``load_model(env=)``.
+        """
         from modelyard.loading.fetch import fetch
         from modelyard.loading.resolve import resolve
 
         ref = resolve(uri)
         local = fetch(ref)
         env = ensure_env(local.path, root=env_root)
-        return cls(local.path, env, model_config=model_config, uri=ref.uri)
+        return cls(
+            local.path, env, model_config=model_config, uri=ref.uri, ref=ref, env_check=env_check
+        )
+
+    @property
+    def input_example(self) -> Any:
+        """The saved input example (read here, on first access), or ``None``."""
+        if self._example is _UNSET:
+            from modelyard.format.example import load_example
+
+            info = self.mlmodel.saved_input_example_info
+            self._example = load_example(self.path, dict(info) if info else None)
+        return self._example
 
     def predict(self, data: Any, params: Mapping[str, Any] | None = None) -> Any:
-        """Predictions from the child: arrays, Series or DataFrames, as the model returned."""
+        """The child's predictions: arrays, frames, dicts or plain values, as the model gave."""
         kind, extra, payload = _wire.encode(data)
         header = {"op": "predict", "kind": kind, "extra": extra, "params": params}
         reply, body = self._call(header, payload)
@@ -102,18 +143,24 @@ class IsolatedModel:
 
     def close(self) -> None:
         """Stop the child (closing its stdin ends it) and release its files."""
-        proc = self._proc
-        if proc.stdin is not None and not proc.stdin.closed:
-            with contextlib.suppress(OSError):  # a dead child: nothing left to flush to
-                proc.stdin.close()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
+        self._closed = True
+        self._stop()
+
+    def reopen(self) -> None:
+        """Start a model process of this process's own, after a fork.
+
+        A forked server worker inherits the parent's pipes; two processes writing
+        to one child would interleave their messages, so each worker gets its own.
+        """
+        self._stop.detach()  # the inherited child is the parent's to stop
+        for pipe in (self._proc.stdin, self._proc.stdout):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
         self._stderr.close()
+        self._lock = threading.Lock()  # a fork copies a lock in whatever state it was
+        self._closed = False
+        self._spawn()
 
     def __enter__(self) -> IsolatedModel:
         return self
@@ -125,17 +172,30 @@ class IsolatedModel:
         return f"<IsolatedModel {self.uri!r} in {self.env.path}>"
 
     def _call(self, header: dict[str, Any], payload: bytes = b"") -> tuple[dict[str, Any], bytes]:
+        with self._lock:
+            if self._closed:
+                raise WorkerError("the model process was closed", python=self.env.python)
+            if not self._stop.alive or self._proc.poll() is not None:
+                # It died (killed, out of memory) during an earlier call, which got the
+                # error; later calls get a fresh process instead of the same error forever.
+                log.warning("the model process of %s had stopped; starting a new one", self.uri)
+                self._stop()
+                self._spawn()
+            return self._exchange(header, payload)
+
+    def _exchange(
+        self, header: dict[str, Any], payload: bytes = b""
+    ) -> tuple[dict[str, Any], bytes]:
         proc = self._proc
         stdin: IO[bytes] | None = proc.stdin
         stdout: IO[bytes] | None = proc.stdout
         assert stdin is not None
         assert stdout is not None
-        with self._lock:
-            try:
-                _wire.send(stdin, header, payload)
-                message = _wire.receive(stdout)
-            except (BrokenPipeError, EOFError, OSError) as exc:
-                raise self._died(f"{type(exc).__name__}: {exc}") from exc
+        try:
+            _wire.send(stdin, header, payload)
+            message = _wire.receive(stdout)
+        except (BrokenPipeError, EOFError, OSError) as exc:
+            raise self._died(f"{type(exc).__name__}: {exc}") from exc
         if message is None:
             raise self._died("it exited")
         reply, body = message
@@ -144,13 +204,31 @@ class IsolatedModel:
         return reply, body
 
     def _died(self, what: str) -> WorkerError:
-        code = self._proc.poll()
+        # Its pipes closed as it exited: give it a moment so the exit status can be told.
+        try:
+            code: int | None = self._proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            code = None
         self._stderr.seek(0)
         log = self._stderr.read().decode("utf-8", "replace")
         status = f" (exit status {code})" if code is not None else ""
         return WorkerError(
             f"the model process stopped{status}: {what}", python=self.env.python, log=log
         )
+
+
+def _stop(proc: subprocess.Popen[bytes], stderr: IO[bytes]) -> None:
+    if proc.stdin is not None and not proc.stdin.closed:
+        with contextlib.suppress(OSError):  # a dead child: nothing left to flush to
+            proc.stdin.close()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    if proc.stdout is not None:
+        proc.stdout.close()
+    stderr.close()
 
 
 def _remote_error(error: Mapping[str, Any], python: Path) -> Exception:

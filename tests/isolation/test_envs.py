@@ -19,11 +19,11 @@ import pytest
 from click.testing import CliRunner
 
 import modelyard
-from modelyard.batch.envs import EnvSpec, build_env, model_env_spec
-from modelyard.batch.isolated import IsolatedModel
 from modelyard.cli import main
 from modelyard.errors import SchemaError, WorkerError
-from tests.batch.conftest import OLD_SKLEARN
+from modelyard.isolation.envs import EnvSpec, build_env, model_env_spec
+from modelyard.isolation.isolated import IsolatedModel
+from tests._old_sklearn import OLD_SKLEARN
 
 
 def test_spec_from_model_files_drops_mlflow(tmp_path: Path) -> None:
@@ -50,7 +50,7 @@ def test_key_depends_on_python_and_requirements_not_their_order() -> None:
 def test_concurrent_builds_of_one_environment_build_it_once(tmp_path: Path) -> None:
     code = (
         "import sys, json; from pathlib import Path; "
-        "from modelyard.batch.envs import EnvSpec, build_env; "
+        "from modelyard.isolation.envs import EnvSpec, build_env; "
         "env = build_env(EnvSpec(sys.argv[1], ()), root=Path(sys.argv[2])); "
         "print(json.dumps({'built': env.built, 'path': str(env.path)}))"
     )
@@ -138,10 +138,26 @@ def test_model_errors_come_back_named(old_sklearn_models: Path) -> None:
         assert err.value.remote_type == "TypeError"
         # the process is still alive and serves the next call
         assert list(model.predict(np.ones((2, 4)))) == [OLD_SKLEARN] * 2
+        # a process killed between calls is replaced by the next call
+        first = model._proc.pid
         model._proc.kill()
         model._proc.wait()
-        with pytest.raises(WorkerError, match="model process stopped"):
+        assert list(model.predict(np.ones((2, 4)))) == [OLD_SKLEARN] * 2
+        assert model._proc.pid != first
+    with pytest.raises(WorkerError, match="the model process was closed"):
+        model.predict(np.ones((2, 4)))
+
+
+def test_a_process_dying_mid_call_fails_that_call_and_the_next_gets_a_new_one(
+    old_sklearn_models: Path,
+) -> None:
+    with IsolatedModel.start(old_sklearn_models / "crash") as model:
+        first = model._proc.pid
+        with pytest.raises(WorkerError, match=r"model process stopped \(exit status 3\)"):
             model.predict(np.ones((2, 4)))
+        with pytest.raises(WorkerError, match="exit status 3"):
+            model.predict(np.ones((2, 4)))
+        assert model._proc.pid != first
 
 
 def test_env_create_prints_where(old_sklearn_models: Path) -> None:

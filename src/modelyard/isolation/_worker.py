@@ -1,4 +1,4 @@
-"""The model process of an isolated environment: ``python -m modelyard.batch._worker``.
+"""The model process of an isolated environment: ``python -m modelyard.isolation._worker``.
 
 It loads one model, then answers ``predict`` messages (see :mod:`._wire`)
 on stdin/stdout until stdin closes. Anything the model prints goes to
@@ -11,7 +11,7 @@ import os
 import sys
 from typing import IO, Any
 
-from modelyard.batch import _wire
+from modelyard.isolation import _wire
 
 
 def main() -> int:
@@ -26,7 +26,11 @@ def main() -> int:
     try:
         from modelyard.loading import load_model
 
-        model = load_model(header["path"], model_config=header.get("model_config"))
+        model = load_model(
+            header["path"],
+            model_config=header.get("model_config"),
+            env=header.get("env") or "warn",
+        )
     except Exception as exc:
         _wire.send(out, _error(exc))
         return 1

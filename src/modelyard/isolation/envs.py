@@ -34,8 +34,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from modelyard.batch._locks import file_lock
-from modelyard.batch._paths import envs_root
+from modelyard._locks import file_lock
+from modelyard._paths import envs_root
 from modelyard.errors import EnvironmentBuildError
 
 #: what the model process needs besides the model's own requirements
