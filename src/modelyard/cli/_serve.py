@@ -77,8 +77,15 @@ from modelyard.cli._output import friendly_errors
     type=click.Choice(["warn", "strict", "ignore"]),
     default="warn",
     show_default=True,
-    # --env is kept free for the environment manager (local|uv), as on `predict`.
     help="What a mismatch with the model's environment does.",
+)
+@click.option(
+    "--env",
+    "env_manager",
+    type=click.Choice(["local", "uv"]),
+    default="local",
+    show_default=True,
+    help="local: this environment; uv: each model in one built from its own requirements.",
 )
 @click.option("--no-access-log", is_flag=True, help="Do not write one line per request.")
 @friendly_errors
@@ -95,6 +102,7 @@ def serve(  # noqa: PLR0917 - click passes every option positionally by name
     max_body_size: float,
     default: str | None,
     env: str,
+    env_manager: str,
     no_access_log: bool,
 ) -> None:
     """Serve models over HTTP: MLflow's /invocations and Open Inference Protocol v2.
@@ -128,6 +136,7 @@ def serve(  # noqa: PLR0917 - click passes every option positionally by name
         default=default,
         model_config=model_config,
         env=env,
+        env_manager=env_manager,
         access_log=not no_access_log,
         settings=settings,
     )

@@ -47,6 +47,8 @@ class ServeOptions:
     default: str | None = None
     model_config: Mapping[str, Any] | str | None = None
     env: str = "warn"
+    #: "local": this environment; "uv": each model in one built from its requirements
+    env_manager: str = "local"
     access_log: bool = True
     settings: AppSettings = field(default_factory=AppSettings)
 
@@ -70,7 +72,7 @@ def load_all(targets: Sequence[tuple[str, str]], options: ServeOptions) -> list[
     """Load and warm up every model, logging one line each."""
     slots = []
     for name, uri in targets:
-        loaded = load_served(uri, name, model_config=options.model_config, env=options.env)
+        loaded = _load(uri, name, options)
         warm = (
             f", warm-up {loaded.warmup_seconds * 1000:.1f} ms"
             if loaded.warmup_seconds is not None
@@ -91,11 +93,21 @@ def load_all(targets: Sequence[tuple[str, str]], options: ServeOptions) -> list[
     return slots
 
 
+def _load(uri: str, name: str, options: ServeOptions) -> Loaded:
+    return load_served(
+        uri,
+        name,
+        model_config=options.model_config,
+        env=options.env,
+        env_manager=options.env_manager,
+    )
+
+
 def build_app(slots: Sequence[ModelSlot], options: ServeOptions) -> ScoringApp:
     """The ASGI app over loaded slots (one per worker process)."""
 
     def reload(slot: ModelSlot) -> Loaded:
-        return load_served(slot.uri, slot.name, model_config=options.model_config, env=options.env)
+        return _load(slot.uri, slot.name, options)
 
     return ScoringApp(
         slots,
@@ -198,6 +210,27 @@ def _drained(signum: int, frame: Any) -> None:
     """Handler left in place after uvicorn's: the drain has happened already."""
 
 
+def _own_model_processes(slots: Sequence[ModelSlot]) -> None:
+    """In a forked worker: start (and warm up) its own process for each isolated model."""
+    from modelyard.isolation.isolated import IsolatedModel
+    from modelyard.serving.slot import warm_up_model
+
+    for slot in slots:
+        model = slot.current.model
+        if isinstance(model, IsolatedModel):
+            model.reopen()
+            warm_up_model(model, slot.name)
+
+
+def _release_model_processes(slots: Sequence[ModelSlot]) -> None:
+    from modelyard.isolation.isolated import IsolatedModel
+
+    for slot in slots:
+        model = slot.current.model
+        if isinstance(model, IsolatedModel):
+            model.close()
+
+
 def _prefork(sock: socket.socket, slots: Sequence[ModelSlot], options: ServeOptions) -> None:
     children: dict[int, int] = {}
     stopping = False
@@ -208,6 +241,7 @@ def _prefork(sock: socket.socket, slots: Sequence[ModelSlot], options: ServeOpti
         if pid == 0:  # pragma: no cover - runs in the child
             code = 0
             try:
+                _own_model_processes(slots)
                 _run_worker(sock, slots, options)
             except BaseException:
                 log.exception("worker %d failed", index)
@@ -230,6 +264,9 @@ def _prefork(sock: socket.socket, slots: Sequence[ModelSlot], options: ServeOpti
     signal.signal(signal.SIGINT, stop)
     for i in range(options.workers):
         spawn(i)
+    # Models in their own environments were started here to check them before
+    # listening; every worker now runs its own copies, so these would only idle.
+    _release_model_processes(slots)
     while children:
         try:
             pid, status = os.wait()

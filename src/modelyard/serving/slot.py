@@ -15,13 +15,16 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from modelyard.model import Model
 from modelyard.serving._spec import InputSpec
 from modelyard.serving.runner import Timing
 
-__all__ = ["Loaded", "ModelSlot", "load_served", "served_name"]
+if TYPE_CHECKING:
+    from modelyard.format.mlmodel import MLmodel
+    from modelyard.format.signature import Signature
+
+__all__ = ["Loaded", "ModelSlot", "ServedModel", "load_served", "served_name"]
 
 log = logging.getLogger("modelyard.serving")
 
@@ -29,11 +32,34 @@ _NAME_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 _NAME_BAD_CHARS = re.compile(r"[^A-Za-z0-9_.\-]+")
 
 
+class ServedModel(Protocol):
+    """What the server needs of a model: a loaded :class:`~modelyard.Model`, or one
+    running in its own environment (:class:`~modelyard.isolation.isolated.IsolatedModel`)."""
+
+    @property
+    def uri(self) -> str: ...
+    @property
+    def path(self) -> Path: ...
+    @property
+    def digest(self) -> str: ...
+    @property
+    def flavor(self) -> str: ...
+    @property
+    def version(self) -> int | None: ...
+    @property
+    def mlmodel(self) -> MLmodel: ...
+    @property
+    def signature(self) -> Signature | None: ...
+    @property
+    def input_example(self) -> Any: ...
+    def predict(self, data: Any, params: Mapping[str, Any] | None = None) -> Any: ...
+
+
 @dataclass(frozen=True, eq=False)
 class Loaded:
     """One loaded, warmed-up model version, ready to answer."""
 
-    model: Model
+    model: ServedModel
     name: str
     #: the registry version number, or the first 12 hex digits of the digest
     version: str
@@ -103,34 +129,30 @@ def load_served(
     *,
     model_config: Mapping[str, Any] | str | None = None,
     env: str = "warn",
+    env_manager: str = "local",
     warm_up: bool = True,
 ) -> Loaded:
     """Load ``uri`` and warm it up with its saved input example.
 
-    A warm-up that raises is a failed load: a version that cannot score its own
-    example is not put in front of traffic.
+    ``env_manager="uv"`` runs the model in an environment built from its own
+    requirements (see :mod:`modelyard.isolation.envs`), behind a pipe. A warm-up that
+    raises is a failed load: a version that cannot score its own example is not
+    put in front of traffic.
     """
-    from modelyard.format.example import load_example_params
-    from modelyard.loading import load_model
-
     start = time.perf_counter()
-    model = load_model(uri, model_config=model_config, env=env)
+    model: ServedModel
+    if env_manager == "uv":
+        from modelyard.isolation.isolated import IsolatedModel
+
+        model = IsolatedModel.start(uri, model_config=model_config, env_check=env)
+    elif env_manager == "local":
+        from modelyard.loading import load_model
+
+        model = load_model(uri, model_config=model_config, env=env)
+    else:
+        raise ValueError(f"unknown environment manager {env_manager!r}: use 'local' or 'uv'")
     loaded_at = time.perf_counter()
-    warm: float | None = None
-    warm_cpu: float | None = None
-    if warm_up:
-        example = model.input_example
-        if example is not None:
-            info = model.mlmodel.saved_input_example_info
-            params = load_example_params(model.path, dict(info) if info else None)
-            t0 = time.perf_counter()
-            model.predict(example, params)
-            # the first call pays one-off costs (imports, caches): time a second one
-            t1, c1 = time.perf_counter(), time.thread_time()
-            model.predict(example, params)
-            warm = time.perf_counter() - t1
-            warm_cpu = time.thread_time() - c1
-            log.debug("warm-up of %s took %.1f ms", name, (t1 - t0) * 1000)
+    timing = warm_up_model(model, name) if warm_up else Timing(None, None)
     version = str(model.version) if model.version is not None else _short(model.digest)
     headers = (
         (b"x-model-name", name.encode()),
@@ -148,10 +170,28 @@ def load_served(
             from_type_hints=bool(model.mlmodel.data.get("is_signature_from_type_hint")),
         ),
         load_seconds=loaded_at - start,
-        warmup_seconds=warm,
+        warmup_seconds=timing.wall,
         headers=headers,
-        timing=Timing(warm, warm_cpu),
+        timing=timing,
     )
+
+
+def warm_up_model(model: ServedModel, name: str) -> Timing:
+    """Score the saved input example twice; the second call is timed (``None``: no example)."""
+    from modelyard.format.example import load_example_params
+
+    example = model.input_example
+    if example is None:
+        return Timing(None, None)
+    info = model.mlmodel.saved_input_example_info
+    params = load_example_params(model.path, dict(info) if info else None)
+    t0 = time.perf_counter()
+    model.predict(example, params)
+    # the first call pays one-off costs (imports, caches): time a second one
+    t1, c1 = time.perf_counter(), time.thread_time()
+    model.predict(example, params)
+    log.debug("warm-up of %s took %.1f ms", name, (t1 - t0) * 1000)
+    return Timing(time.perf_counter() - t1, time.thread_time() - c1)
 
 
 def _short(digest: str) -> str:
