@@ -7,6 +7,7 @@ after a bound) when the test ends. Everything talks HTTP to it with httpx.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -47,6 +48,8 @@ class ServerProcess:
             stderr=subprocess.PIPE,
             text=True,
             env=full_env,
+            # its own process group, so a stop that times out can kill the workers too
+            start_new_session=True,
         )
         self.stderr_lines: list[str] = []
         self.stdout_lines: list[str] = []
@@ -100,13 +103,18 @@ class ServerProcess:
             try:
                 self.proc.wait(STOP_TIMEOUT_S)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
+                # Workers and model processes outlive a killed parent and keep its
+                # pipes open (a pump would never see their end): kill them all.
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(STOP_TIMEOUT_S)
         for pump in self._pumps:
             pump.join(5)
-        for pipe in (self.proc.stdout, self.proc.stderr):
-            if pipe is not None:
-                pipe.close()
+        if not any(pump.is_alive() for pump in self._pumps):
+            # closing a pipe a pump still reads from would block on its buffer's lock
+            for pipe in (self.proc.stdout, self.proc.stderr):
+                if pipe is not None:
+                    pipe.close()
         return self.proc.returncode
 
 
