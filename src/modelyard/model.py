@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from modelyard.errors import MalformedMLmodel
 from modelyard.flavors import Predictor
 from modelyard.format.enforce import SignatureEnforcer
-from modelyard.format.example import load_example
+from modelyard.format.example import load_typed_example
 from modelyard.format.mlmodel import MLMODEL_FILE, MLmodel
 from modelyard.format.schema import Schema
 from modelyard.format.signature import Signature
@@ -153,7 +153,7 @@ class Model:
         """The saved input example (read on first access), or ``None``."""
         if self._example is _UNSET:
             info = self._mlmodel.saved_input_example_info
-            self._example = load_example(self._path, dict(info) if info else None)
+            self._example = load_typed_example(self._path, info, self.input_schema)
         return self._example
 
     # -- display ---------------------------------------------------------------

@@ -103,3 +103,49 @@ def test_bad_examples_are_named(
     (tmp_path / "outside.json").write_text(content)
     with pytest.raises(ModelFormatError, match=message):
         load_example(model, info)
+
+
+def test_typed_example_gets_the_declared_dtypes_back(tmp_path: Path) -> None:
+    from modelyard.format.example import load_typed_example
+    from modelyard.format.signature import infer_signature
+
+    df = pd.DataFrame(
+        {
+            "extra": ["kept", "as is"],
+            "a": np.array([1, 2], dtype=np.int32),
+            "b": np.array([0.5, 1.5], dtype=np.float32),
+            "t": pd.to_datetime(["2024-01-01", "2024-01-02"]),
+        }
+    )
+    schema = infer_signature(df[["a", "b", "t"]]).inputs
+    info = save_example(tmp_path, df)
+    assert load_example(tmp_path, info)["a"].dtype == np.int64  # JSON keeps no int32
+    back = load_typed_example(tmp_path, info, schema)
+    assert list(back.columns) == ["extra", "a", "b", "t"]  # nothing dropped or reordered
+    assert back.dtypes[["a", "b"]].tolist() == [np.int32, np.float32]
+    assert back["t"].dtype.kind == "M"
+    pd.testing.assert_frame_equal(back[["a", "b"]], df[["a", "b"]])
+
+
+def test_typed_example_leaves_what_does_not_fit(tmp_path: Path) -> None:
+    from modelyard.format.example import load_typed_example
+    from modelyard.format.signature import infer_signature
+
+    schema = infer_signature(pd.DataFrame({"a": np.array([1], dtype=np.int8)})).inputs
+    info = save_example(tmp_path, pd.DataFrame({"a": [1000]}))
+    assert load_typed_example(tmp_path, info, schema)["a"].tolist() == [1000]
+
+
+def test_typed_tensor_example(tmp_path: Path) -> None:
+    from modelyard.format.example import load_typed_example
+    from modelyard.format.signature import infer_signature
+
+    arr = np.array([[0.25, 1.5]], dtype=np.float32)
+    info = save_example(tmp_path, arr)
+    back = load_typed_example(tmp_path, info, infer_signature(arr).inputs)
+    assert back.dtype == np.float32
+    np.testing.assert_array_equal(back, arr)
+    named = {"x": arr, "n": np.array([3], dtype=np.int16)}
+    info = save_example(tmp_path, named)
+    back = load_typed_example(tmp_path, info, infer_signature(named).inputs)
+    assert (back["x"].dtype, back["n"].dtype) == (np.float32, np.int16)

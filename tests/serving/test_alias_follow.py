@@ -4,32 +4,22 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pandas as pd
-import pytest
 
 import modelyard
 from modelyard import registry
+from modelyard.yard import Yard
+from tests._yard import yard_uri
 from tests.serving import _models
 from tests.serving.conftest import StartServer
 
 BODY = {"dataframe_split": {"columns": ["x"], "data": [[1.0], [2.0]]}}
 LOAD_THREADS = 4
 MAX_LOAD_S = 60.0
-
-
-@pytest.fixture
-def yard(tmp_path: Path) -> Iterator[Path]:
-    path = tmp_path / "yard"
-    modelyard.set_yard(path)
-    try:
-        yield path
-    finally:
-        modelyard.set_yard(None)
 
 
 def _register(tmp: Path, model: Any, name: str = "fraud") -> int:
@@ -79,14 +69,14 @@ class Load:
 
 
 def test_alias_moves_swap_in_without_a_failed_request(
-    start_server: StartServer, yard: Path, tmp_path: Path
+    start_server: StartServer, yard: Yard, tmp_path: Path
 ) -> None:
     versions = [_register(tmp_path, _models.Versioned(v)) for v in (1, 2, 3)]
     assert versions == [1, 2, 3]
     registry.set_alias("fraud", "champion", 1)
     champions = {"1"}
     server = start_server(
-        "models:/fraud@champion", "--poll-interval", "0.2", env={"MODELYARD_URI": str(yard)}
+        "models:/fraud@champion", "--poll-interval", "0.2", env={"MODELYARD_URI": yard_uri(yard)}
     )
     with Load(server.url) as load:
         load.wait_for_version(1)
@@ -117,13 +107,13 @@ def test_alias_moves_swap_in_without_a_failed_request(
 
 
 def test_a_version_that_fails_to_load_leaves_the_old_one_serving(
-    start_server: StartServer, yard: Path, tmp_path: Path
+    start_server: StartServer, yard: Yard, tmp_path: Path
 ) -> None:
     _register(tmp_path, _models.Versioned(1))
     broken = _register(tmp_path, _models.FailsToLoad())
     registry.set_alias("fraud", "champion", 1)
     server = start_server(
-        "models:/fraud@champion", "--poll-interval", "0.2", env={"MODELYARD_URI": str(yard)}
+        "models:/fraud@champion", "--poll-interval", "0.2", env={"MODELYARD_URI": yard_uri(yard)}
     )
     registry.set_alias("fraud", "champion", broken)
     server.wait_for_log(f"version {broken} failed to load")
@@ -144,12 +134,12 @@ def test_a_version_that_fails_to_load_leaves_the_old_one_serving(
 
 
 def test_a_pinned_version_is_not_polled(
-    start_server: StartServer, yard: Path, tmp_path: Path
+    start_server: StartServer, yard: Yard, tmp_path: Path
 ) -> None:
     _register(tmp_path, _models.Versioned(1))
     _register(tmp_path, _models.Versioned(2))
     server = start_server(
-        "models:/fraud/1", "--poll-interval", "0.1", env={"MODELYARD_URI": str(yard)}
+        "models:/fraud/1", "--poll-interval", "0.1", env={"MODELYARD_URI": yard_uri(yard)}
     )
     health = httpx.get(f"{server.url}/health").json()["models"][0]
     assert health["follows"] is False

@@ -8,17 +8,16 @@ version they were trained with, behind the same HTTP API.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import numpy as np
-import pytest
 
-import modelyard
 from modelyard import registry
+from modelyard.yard import Yard
 from tests._old_sklearn import OLD_SKLEARN
+from tests._yard import yard_uri
 from tests.serving.conftest import StartServer, iris_split
 
 WORKER = "modelyard.isolation._worker"
@@ -138,18 +137,8 @@ def test_a_crashed_model_process_costs_one_request(
     assert httpx.get(f"{server.url}/ping").status_code == 200
 
 
-@pytest.fixture
-def yard(tmp_path: Path) -> Iterator[Path]:
-    path = tmp_path / "yard"
-    modelyard.set_yard(path)
-    try:
-        yield path
-    finally:
-        modelyard.set_yard(None)
-
-
 def test_an_alias_move_starts_the_new_version_and_stops_the_old(
-    start_server: StartServer, old_sklearn_models: Path, yard: Path
+    start_server: StartServer, old_sklearn_models: Path, yard: Yard
 ) -> None:
     one = registry.register_model(old_sklearn_models / "version", "which").version
     two = registry.register_model(old_sklearn_models / "estimator", "which").version
@@ -160,7 +149,7 @@ def test_an_alias_move_starts_the_new_version_and_stops_the_old(
         "uv",
         "--poll-interval",
         "0.2",
-        env={"MODELYARD_URI": str(yard)},
+        env={"MODELYARD_URI": yard_uri(yard)},
     )
     (first,) = _model_processes(server.proc.pid)
     row = iris_split([[5.1, 3.5, 1.4, 0.2]])

@@ -9,12 +9,17 @@ in ``MLmodel`` says which.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelyard.errors import ModelFormatError
+
+if TYPE_CHECKING:
+    from modelyard.format.schema import Schema
 
 EXAMPLE_FILE = "input_example.json"
 SERVING_EXAMPLE_FILE = "serving_input_example.json"
@@ -69,7 +74,7 @@ def save_example(model_dir: Path, example: Any) -> dict[str, Any]:
     return info
 
 
-def load_example(model_dir: Path, info: dict[str, Any] | None) -> Any:
+def load_example(model_dir: Path, info: Mapping[str, Any] | None) -> Any:
     """The saved input example in the form the model takes, or ``None``.
 
     Reads every ``type`` MLflow writes: ``dataframe``, ``ndarray`` (one array or
@@ -114,7 +119,51 @@ def load_example(model_dir: Path, info: dict[str, Any] | None) -> Any:
     )
 
 
-def load_example_params(model_dir: Path, info: dict[str, Any] | None) -> dict[str, Any] | None:
+def load_typed_example(
+    model_dir: Path, info: Mapping[str, Any] | None, schema: Schema | None
+) -> Any:
+    """:func:`load_example`, with the dtypes the signature declares, as MLflow does.
+
+    JSON keeps no int32, float32 or datetime: a column or tensor the schema types
+    is converted back when that loses nothing (a value that does not fit is left
+    as read, for ``predict`` to report). Columns are neither added, dropped nor
+    reordered.
+    """
+    example = load_example(model_dir, info)
+    if example is None or schema is None:
+        return example
+    import numpy as np
+    import pandas as pd
+
+    from modelyard.format._convert import Mismatch, cast_array, convert_column
+    from modelyard.format.schema import ColSpec, DataType, TensorSpec
+
+    if isinstance(example, pd.DataFrame) and not schema.is_tensor_spec:
+        for spec in schema.inputs:
+            if not isinstance(spec, ColSpec) or spec.name not in example.columns:
+                continue
+            if isinstance(spec.type, DataType):
+                with contextlib.suppress(Mismatch):
+                    example[spec.name] = convert_column(example[spec.name], spec.type.value, False)
+        return example
+    if not schema.is_tensor_spec:
+        return example
+    specs = {s.name: s for s in schema.inputs if isinstance(s, TensorSpec)}
+
+    def cast(value: Any, spec: TensorSpec | None) -> Any:
+        if spec is None or not isinstance(value, np.ndarray):
+            return value
+        try:
+            return cast_array(value, np.dtype(spec.dtype))
+        except (Mismatch, TypeError):
+            return value
+
+    if isinstance(example, dict):
+        return {k: cast(v, specs.get(k)) for k, v in example.items()}
+    return cast(example, specs.get(None) if len(specs) == 1 else None)
+
+
+def load_example_params(model_dir: Path, info: Mapping[str, Any] | None) -> dict[str, Any] | None:
     """Params saved with the example, if any."""
     if not info or not info.get("params"):
         return None
@@ -126,11 +175,11 @@ def load_example_params(model_dir: Path, info: dict[str, Any] | None) -> dict[st
 _SPARSE = {"sparse_matrix_csr": "csr_matrix", "sparse_matrix_csc": "csc_matrix"}
 
 
-def _name(info: dict[str, Any]) -> str:
+def _name(info: Mapping[str, Any]) -> str:
     return str(info.get("artifact_path") or EXAMPLE_FILE)
 
 
-def _read(model_dir: Path, info: dict[str, Any]) -> Any:
+def _read(model_dir: Path, info: Mapping[str, Any]) -> Any:
     # The path comes from MLmodel, which may come from anywhere: never read
     # outside the model directory.
     rel = _name(info)

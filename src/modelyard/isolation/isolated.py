@@ -123,10 +123,11 @@ class IsolatedModel:
     def input_example(self) -> Any:
         """The saved input example (read here, on first access), or ``None``."""
         if self._example is _UNSET:
-            from modelyard.format.example import load_example
+            from modelyard.format.example import load_typed_example
 
+            schema = self.signature.inputs if self.signature is not None else None
             info = self.mlmodel.saved_input_example_info
-            self._example = load_example(self.path, dict(info) if info else None)
+            self._example = load_typed_example(self.path, info, schema)
         return self._example
 
     def predict(self, data: Any, params: Mapping[str, Any] | None = None) -> Any:

@@ -183,8 +183,7 @@ def warm_up_model(model: ServedModel, name: str) -> Timing:
     example = model.input_example
     if example is None:
         return Timing(None, None)
-    info = model.mlmodel.saved_input_example_info
-    params = load_example_params(model.path, dict(info) if info else None)
+    params = load_example_params(model.path, model.mlmodel.saved_input_example_info)
     t0 = time.perf_counter()
     model.predict(example, params)
     # the first call pays one-off costs (imports, caches): time a second one
