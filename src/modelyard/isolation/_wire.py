@@ -66,6 +66,9 @@ def encode(value: Any) -> tuple[str, Any, bytes]:
         return "table", None, _ipc(value)
     if isinstance(value, pd.DataFrame):
         names = [str(c) for c in value.columns]
+        dtypes = value.dtypes.tolist()
+        if all(isinstance(t, np.dtype) and t.kind in _RAW_KINDS for t in dtypes):
+            return _encode_columns(value, names, dtypes)
         frame = value.set_axis(names, axis=1)
         return "frame", names, _ipc(pa.Table.from_pandas(frame, preserve_index=False))
     if isinstance(value, pd.Series):
@@ -97,6 +100,8 @@ def decode(kind: str, extra: Any, payload: bytes) -> Any:
 
     if kind == "ndarray":
         return np.load(io.BytesIO(payload), allow_pickle=False)
+    if kind == "columns":
+        return _decode_columns(extra, payload)
     if kind == "json":
         return json.loads(payload)
     if kind == "dict":
@@ -114,6 +119,42 @@ def decode(kind: str, extra: Any, payload: bytes) -> Any:
     if kind == "objects":
         return np.asarray(table.column(0).to_pylist(), dtype=object).reshape(extra)
     raise ValueError(f"unknown value kind {kind!r}")
+
+
+# Numbers, booleans and datetimes travel as their raw bytes: a small frame through
+# Arrow costs milliseconds (schema and metadata work), which a 1-row request feels.
+_RAW_KINDS = frozenset("biufcmM")
+
+
+def _encode_columns(frame: Any, names: list[str], dtypes: list[Any]) -> tuple[str, Any, bytes]:
+    import numpy as np
+
+    spec = [[n, t.str] for n, t in zip(names, dtypes, strict=True)]
+    if len(set(dtypes)) == 1:  # one dtype (all float64, say): one block, row by row
+        block = np.ascontiguousarray(frame.to_numpy())
+        return "columns", {"columns": spec, "block": True}, block.tobytes()
+    chunks = [np.ascontiguousarray(col.to_numpy()).tobytes() for _, col in frame.items()]
+    return "columns", {"columns": spec, "block": False}, b"".join(chunks)
+
+
+def _decode_columns(extra: dict[str, Any], data: bytes) -> Any:
+    import numpy as np
+    import pandas as pd
+
+    # a writable copy: models may change their input in place, as they can locally
+    payload = bytearray(data)
+    names = [n for n, _ in extra["columns"]]
+    dtypes = [np.dtype(t) for _, t in extra["columns"]]
+    width = sum(t.itemsize for t in dtypes)
+    rows = len(payload) // width if width else 0
+    if extra["block"]:
+        block = np.frombuffer(payload, dtypes[0]).reshape(rows, len(names))
+        return pd.DataFrame(block, columns=names, copy=False)
+    columns, at = {}, 0
+    for name, dtype in zip(names, dtypes, strict=True):
+        columns[name] = np.frombuffer(payload, dtype, rows, at)
+        at += rows * dtype.itemsize
+    return pd.DataFrame(columns, copy=False)
 
 
 def _encode_dict(value: dict[Any, Any]) -> tuple[str, Any, bytes]:
