@@ -59,6 +59,16 @@ def _wait_for_processes(server_pid: int, count: int, timeout: float = 30.0) -> l
         time.sleep(0.1)
 
 
+def _gone(pid: int, timeout: float = 15.0) -> bool:
+    """Whether ``pid`` exits and is reaped within ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while Path(f"/proc/{pid}").exists():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def test_models_answer_from_their_own_environments(
     start_server: StartServer, old_sklearn_models: Path
 ) -> None:
@@ -103,7 +113,7 @@ def test_models_answer_from_their_own_environments(
     assert {m["name"] for m in health["models"]} == {"iris", "which"}
     pids = _model_processes(server.proc.pid)
     assert server.stop() == 0
-    assert not [p for p in pids if Path(f"/proc/{p}").exists()]
+    assert all(_gone(p) for p in pids)
 
 
 def test_each_worker_runs_its_own_model_process(
@@ -161,4 +171,4 @@ def test_an_alias_move_starts_the_new_version_and_stops_the_old(
     assert (r.headers["x-model-version"], r.json()) == ("2", {"predictions": [0]})
     server.wait_for_log(r"which: version 1 freed", timeout=60)
     assert _wait_for_processes(server.proc.pid, 1) != [first]
-    assert not Path(f"/proc/{first}").exists()
+    assert _gone(first)
