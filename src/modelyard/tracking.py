@@ -31,9 +31,10 @@ from pathlib import Path
 from typing import Any
 
 from modelyard.errors import TrackingError
+from modelyard.format.content import FileEntry
 from modelyard.format.signature import Signature
 from modelyard.registry import current_user, register_model
-from modelyard.store.entities import ArtifactEntry, Metric, ModelVersion, Run, RunStatus, to_millis
+from modelyard.store.entities import Metric, ModelVersion, Run, RunStatus, to_millis
 from modelyard.uri import validate_name, validate_relative_path
 from modelyard.yard import Yard, get_yard
 
@@ -330,7 +331,7 @@ def log_model(
             manifest = store_directory(yard.artifacts, info.path)
         yard.metadata.add_artifacts(
             run.run_id,
-            [ArtifactEntry(f"{path}/{e.path}", e.sha256, e.size) for e in manifest.entries],
+            [FileEntry(f"{path}/{e.path}", e.size, e.sha256) for e in manifest.entries],
         )
         version = None
         if registered_model_name is not None:
@@ -378,7 +379,7 @@ def search_runs(
     return store.search_runs(ids, filter_string, order_by=order_by, max_results=max_results)
 
 
-def list_artifacts(run_id: str, path: str = "") -> list[ArtifactEntry]:
+def list_artifacts(run_id: str, path: str = "") -> list[FileEntry]:
     """The files of a run under ``path`` (all when empty), with their sha256 and size."""
     prefix = validate_relative_path(path, "artifact path")
     return get_yard().reader().list_artifacts(run_id, prefix)
@@ -470,6 +471,6 @@ def _log_files(
     entries = []
     for file, path in zip(files, paths, strict=True):
         blob = artifacts.put_file(file)
-        entries.append(ArtifactEntry(path, blob.sha256, blob.size))
+        entries.append(FileEntry(path, blob.size, blob.sha256))
     run.yard.metadata.add_artifacts(run.run_id, entries)
     return paths

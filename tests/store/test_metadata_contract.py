@@ -20,8 +20,9 @@ from modelyard.errors import (
     RunNotFound,
     TrackingError,
 )
+from modelyard.format.content import FileEntry
 from modelyard.store import MetadataStore
-from modelyard.store.entities import ArtifactEntry, Metric, RunStatus
+from modelyard.store.entities import Metric, RunStatus
 from modelyard.store.sql.schema import SCHEMA_REVISION
 from modelyard.yard import Yard
 
@@ -392,11 +393,11 @@ def test_artifacts_listing_and_prefixes(store: MetadataStore) -> None:
     store.add_artifacts(
         run.run_id,
         [
-            ArtifactEntry("model/MLmodel", h, 10),
-            ArtifactEntry("model/sub/x.bin", h, 10),
-            ArtifactEntry("model2/MLmodel", h, 10),
-            ArtifactEntry("model-b/MLmodel", h, 10),
-            ArtifactEntry("notes.txt", h, 3),
+            FileEntry("model/MLmodel", 10, h),
+            FileEntry("model/sub/x.bin", 10, h),
+            FileEntry("model2/MLmodel", 10, h),
+            FileEntry("model-b/MLmodel", 10, h),
+            FileEntry("notes.txt", 3, h),
         ],
     )
     assert [e.path for e in store.list_artifacts(run.run_id, "model")] == [
@@ -406,10 +407,10 @@ def test_artifacts_listing_and_prefixes(store: MetadataStore) -> None:
     assert len(store.list_artifacts(run.run_id)) == 5
     assert store.list_artifacts(run.run_id, "nothing") == []
     # Re-logging a path replaces it.
-    store.add_artifacts(run.run_id, [ArtifactEntry("notes.txt", "b" * 64, 4)])
-    assert store.list_artifacts(run.run_id, "")[-1] == ArtifactEntry("notes.txt", "b" * 64, 4)
+    store.add_artifacts(run.run_id, [FileEntry("notes.txt", 4, "b" * 64)])
+    assert store.list_artifacts(run.run_id, "")[-1] == FileEntry("notes.txt", 4, "b" * 64)
     # A path is a file or a directory, never both.
     with pytest.raises(TrackingError, match=r"'notes\.txt' is a file"):
-        store.add_artifacts(run.run_id, [ArtifactEntry("notes.txt/inner", h, 1)])
+        store.add_artifacts(run.run_id, [FileEntry("notes.txt/inner", 1, h)])
     with pytest.raises(TrackingError, match=r"'model' in run .* is a directory"):
-        store.add_artifacts(run.run_id, [ArtifactEntry("model", h, 1)])
+        store.add_artifacts(run.run_id, [FileEntry("model", 1, h)])

@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 
 from modelyard.errors import IntegrityError, ModelFormatError
-from modelyard.format.content import ContentManifest
+from modelyard.format.content import ContentManifest, FileEntry
 from modelyard.store.blobs import LocalBlobStore
-from modelyard.store.entities import ArtifactEntry
 from modelyard.store.trees import (
     digest_hex,
     manifest_from_entries,
@@ -66,8 +65,8 @@ def test_links_leaving_the_directory_are_refused(tmp_path: Path) -> None:
 
 def test_subtrees_and_run_entries() -> None:
     entries = [
-        ArtifactEntry("model/MLmodel", "a" * 64, 3),
-        ArtifactEntry("model/data/w.bin", "b" * 64, 5),
+        FileEntry("model/MLmodel", 3, "a" * 64),
+        FileEntry("model/data/w.bin", 5, "b" * 64),
     ]
     manifest = manifest_from_entries(entries, "model")
     assert [e.path for e in manifest.entries] == ["MLmodel", "data/w.bin"]

@@ -31,7 +31,7 @@ _CHUNK = 1 << 20
 
 @dataclass(frozen=True)
 class FileEntry:
-    """One file of a model."""
+    """One file of a model or of a run: its relative path, size and content digest."""
 
     path: str
     size: int

@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from modelyard._registry import Registry
 
 if TYPE_CHECKING:
+    from modelyard.format.content import FileEntry
     from modelyard.store.entities import (
         AliasChange,
-        ArtifactEntry,
         Experiment,
         Metric,
         ModelVersion,
@@ -304,12 +304,12 @@ class MetadataStore(Protocol):
         """Set (or replace) run tags."""
         ...
 
-    def add_artifacts(self, run_id: str, entries: Iterable[ArtifactEntry]) -> None:
+    def add_artifacts(self, run_id: str, entries: Iterable[FileEntry]) -> None:
         """Record files of a run (their blobs must be stored first); a path logged again is
         replaced."""
         ...
 
-    def list_artifacts(self, run_id: str, prefix: str = "") -> list[ArtifactEntry]:
+    def list_artifacts(self, run_id: str, prefix: str = "") -> list[FileEntry]:
         """The run's files under ``prefix`` (a directory path; ``""`` for all), by path."""
         ...
 

@@ -14,7 +14,6 @@ from typing import Any
 
 __all__ = [
     "AliasChange",
-    "ArtifactEntry",
     "Experiment",
     "Metric",
     "ModelVersion",
@@ -190,15 +189,6 @@ class Metric:
     def is_nan(self) -> bool:
         """Whether the value is NaN (stored as NULL)."""
         return math.isnan(self.value)
-
-
-@dataclass(frozen=True)
-class ArtifactEntry:
-    """One file of a run: its path in the run, content digest and size."""
-
-    path: str
-    sha256: str
-    size: int
 
 
 @dataclass(frozen=True)

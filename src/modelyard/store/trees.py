@@ -16,7 +16,6 @@ from modelyard.errors import ArtifactNotFound, IntegrityError, ModelFormatError,
 from modelyard.format.content import ContentManifest, FileEntry
 from modelyard.store import ArtifactStore, MetadataStore
 from modelyard.store._suggest import close_matches
-from modelyard.store.entities import ArtifactEntry
 
 __all__ = [
     "check_no_escaping_links",
@@ -97,7 +96,7 @@ def read_manifest(artifacts: ArtifactStore, digest: str) -> ContentManifest:
     return manifest
 
 
-def manifest_from_entries(entries: Iterable[ArtifactEntry], prefix: str = "") -> ContentManifest:
+def manifest_from_entries(entries: Iterable[FileEntry], prefix: str = "") -> ContentManifest:
     """The manifest of the files under ``prefix`` (paths made relative to it)."""
     cut = len(prefix) + 1 if prefix else 0
     files = [FileEntry(e.path[cut:], e.size, e.sha256) for e in entries]

@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from modelyard.errors import ExperimentNotFound, RunNotFound, TrackingError
+from modelyard.format.content import FileEntry
 from modelyard.store.entities import (
-    ArtifactEntry,
     Experiment,
     Metric,
     Run,
@@ -281,7 +281,7 @@ class RunQueries:
 
     # -- files -----------------------------------------------------------------------
 
-    def add_artifacts(self, run_id: str, entries: Iterable[ArtifactEntry]) -> None:
+    def add_artifacts(self, run_id: str, entries: Iterable[FileEntry]) -> None:
         """Record files of a run; a path logged again is replaced.
 
         A path may not be both a file and a directory: logging ``model`` as a
@@ -319,7 +319,7 @@ class RunQueries:
                 ["sha256", "size"],
             )
 
-    def list_artifacts(self, run_id: str, prefix: str = "") -> list[ArtifactEntry]:
+    def list_artifacts(self, run_id: str, prefix: str = "") -> list[FileEntry]:
         """The run's files under the directory ``prefix`` (``""``: all), by path."""
         a = run_artifacts.c
         query = sa.select(a.path, a.sha256, a.size).where(a.run_id == run_id)
@@ -331,7 +331,7 @@ class RunQueries:
             rows = list(conn.execute(query.order_by(a.path)))
             if not rows:
                 self._check_run(conn, run_id)
-        return [ArtifactEntry(r.path, r.sha256, int(r.size)) for r in rows]
+        return [FileEntry(r.path, int(r.size), r.sha256) for r in rows]
 
     # -- helpers -------------------------------------------------------------------
 
