@@ -97,3 +97,60 @@ def test_local_paths_are_loaded_in_place(saved_iris: Path) -> None:
     fetched = fetch(resolve(saved_iris))
     assert fetched.path == saved_iris.resolve()
     assert not fetched.copied
+
+
+def _rewrite_same_size_and_mtime(file: Path) -> None:
+    """Flip the first byte, keeping size and mtime: only the ctime tells."""
+    st = file.stat()
+    data = bytearray(file.read_bytes())
+    data[0] ^= 0xFF
+    file.write_bytes(bytes(data))
+    os.utime(file, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+@pytest.fixture
+def hashes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[Path]:
+    """The files hashed during the test, with a cache of its own."""
+    from modelyard.format import content
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    seen: list[Path] = []
+    real = content.file_sha256
+
+    def counting(path: Path) -> str:
+        seen.append(path)
+        return real(path)
+
+    monkeypatch.setattr(content, "file_sha256", counting)
+    return seen
+
+
+@pytest.mark.parametrize("manifested", [True, False], ids=["manifest", "mlflow-style"])
+def test_a_path_is_hashed_once_until_a_file_changes(
+    saved_iris: Path, hashes: list[Path], manifested: bool
+) -> None:
+    if not manifested:
+        (saved_iris / "MANIFEST.sha256").unlink()
+    first = fetch(resolve(saved_iris))
+    assert first.manifested is manifested
+    assert hashes
+    hashes.clear()
+    again = fetch(resolve(saved_iris))
+    assert (again.digest, again.manifested) == (first.digest, manifested)
+    assert hashes == []  # the recorded stamp still matched: nothing read
+    weights = next(p for p in saved_iris.iterdir() if p.suffix in (".pkl", ".skops"))
+    _rewrite_same_size_and_mtime(weights)
+    if manifested:
+        with pytest.raises(IntegrityError, match=weights.name):
+            fetch(resolve(saved_iris))
+    else:
+        changed = fetch(resolve(saved_iris))
+        assert changed.digest != first.digest
+    assert hashes
+
+
+def test_a_new_file_is_noticed(saved_iris: Path, hashes: list[Path]) -> None:
+    fetch(resolve(saved_iris))
+    (saved_iris / "extra.txt").write_text("x")
+    with pytest.raises(IntegrityError, match=r"extra\.txt"):
+        fetch(resolve(saved_iris))

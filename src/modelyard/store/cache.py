@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from modelyard._stamps import differs, read_json, stamp_of, write_atomic
 from modelyard.errors import InvalidURI, ModelFormatError
 from modelyard.format.content import MANIFEST_FILE, ContentManifest
 from modelyard.store import ArtifactStore
@@ -42,8 +43,6 @@ __all__ = ["CacheEntry", "ModelCache"]
 
 logger = logging.getLogger("modelyard")
 _STAMP_VERSION = 1
-# Python writes bytecode next to code it imports from a model's code/ folder.
-_IGNORED_DIRS = frozenset({"__pycache__"})
 
 
 @dataclass(frozen=True)
@@ -132,7 +131,7 @@ class ModelCache:
             manifest.write(tmp)
             os.chmod(tmp / MANIFEST_FILE, 0o444)
             stamp = _stamp_of(tmp)
-            _write_atomic(_stamp_file(path), json.dumps(stamp, sort_keys=True))
+            write_atomic(_stamp_file(path), json.dumps(stamp, sort_keys=True))
             os.replace(tmp, path)
         except BaseException:
             _rmtree(tmp)
@@ -189,34 +188,17 @@ def _stamp_file(path: Path) -> Path:
     return path.with_name(path.name + ".stamp")
 
 
-def _files(root: Path) -> Iterator[tuple[str, os.stat_result]]:
-    stack = [(root, "")]
-    while stack:
-        directory, prefix = stack.pop()
-        with os.scandir(directory) as it:
-            for item in it:
-                rel = prefix + item.name
-                if item.is_dir(follow_symlinks=False):
-                    if item.name not in _IGNORED_DIRS:
-                        stack.append((Path(item.path), rel + "/"))
-                else:
-                    yield rel, item.stat(follow_symlinks=False)
-
-
 def _stamp_of(root: Path) -> dict[str, object]:
-    files = {
-        rel: [st.st_size, st.st_ino, st.st_mtime_ns, st.st_ctime_ns] for rel, st in _files(root)
-    }
-    return {"version": _STAMP_VERSION, "files": files}
+    return {"version": _STAMP_VERSION, "files": stamp_of(root)}
 
 
 def _check_stamp(path: Path) -> str | None:
     """``None`` when the entry matches its stamp, else what is wrong with it."""
-    try:
-        stamp = json.loads(_stamp_file(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    stamp_file = _stamp_file(path)
+    if not stamp_file.exists():
         return "absent" if not path.exists() else "no stamp"
-    except ValueError:
+    stamp = read_json(stamp_file)
+    if stamp is None:
         return "unreadable stamp"
     if not path.is_dir():
         return "absent"
@@ -225,27 +207,7 @@ def _check_stamp(path: Path) -> str | None:
     expected = stamp.get("files")
     if not isinstance(expected, dict):
         return "unreadable stamp"
-    seen = 0
-    try:
-        for rel, st in _files(path):
-            want = expected.get(rel)
-            if want is None:
-                return f"unexpected file {rel!r}"
-            if [st.st_size, st.st_ino, st.st_mtime_ns, st.st_ctime_ns] != want:
-                return f"file {rel!r} changed"
-            seen += 1
-    except FileNotFoundError:
-        return "a file vanished"
-    if seen != len(expected):
-        missing = sorted(set(expected) - {rel for rel, _ in _files(path)})
-        return f"file {missing[0]!r} is missing" if missing else "files missing"
-    return None
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    return differs(path, expected)
 
 
 def _rmtree(path: Path) -> None:
