@@ -7,13 +7,19 @@ version they were trained with, behind the same HTTP API.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
+import pytest
 
+import modelyard
 from modelyard import registry
 from modelyard.yard import Yard
 from tests._old_sklearn import OLD_SKLEARN
@@ -172,3 +178,61 @@ def test_an_alias_move_starts_the_new_version_and_stops_the_old(
     server.wait_for_log(r"which: version 1 freed", timeout=60)
     assert _wait_for_processes(server.proc.pid, 1) != [first]
     assert _gone(first)
+
+
+@pytest.fixture
+def unbuildable(tmp_path: Path) -> Path:
+    """A model asking for a package no index has."""
+    import numpy as np
+
+    path = tmp_path / "unbuildable"
+
+    def ones(model_input: Any) -> Any:
+        return np.ones(len(model_input))
+
+    modelyard.save_model(ones, path, pip_requirements=[f"{NO_SUCH_PACKAGE}==0.0.1"])
+    return path
+
+
+NO_SUCH_PACKAGE = "modelyard-no-such-package-xyz"
+
+
+def test_a_model_whose_environment_cannot_be_built_stops_the_start(
+    unbuildable: Path, tmp_path: Path
+) -> None:
+    cli = [sys.executable, "-c", "from modelyard.cli import main; main()"]
+    proc = subprocess.run(
+        [*cli, "serve", str(unbuildable), "--env", "uv", "--port", "0"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "MODELYARD_ENV_ROOT": str(tmp_path / "envs")},
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert NO_SUCH_PACKAGE in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "serving" not in proc.stderr
+
+
+def test_an_alias_moved_to_an_unbuildable_version_leaves_the_old_one_serving(
+    start_server: StartServer, old_sklearn_models: Path, unbuildable: Path, yard: Yard
+) -> None:
+    registry.register_model(old_sklearn_models / "version", "which")
+    bad = registry.register_model(unbuildable, "which").version
+    registry.set_alias("which", "champion", 1)
+    server = start_server(
+        "models:/which@champion",
+        "--env",
+        "uv",
+        "--poll-interval",
+        "0.2",
+        env={"MODELYARD_URI": yard_uri(yard)},
+    )
+    registry.set_alias("which", "champion", bad)
+    server.wait_for_log(f"version {bad} failed to load", timeout=120)
+    (model,) = httpx.get(f"{server.url}/health").json()["models"]
+    assert model["version"] == "1"
+    assert NO_SUCH_PACKAGE in model["last_error"]
+    r = httpx.post(f"{server.url}/invocations", json=iris_split([[5.1, 3.5, 1.4, 0.2]]))
+    assert (r.status_code, r.json()) == (200, {"predictions": [OLD_SKLEARN]})
