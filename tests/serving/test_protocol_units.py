@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import struct
 from typing import Any
 
 import numpy as np
@@ -106,9 +107,11 @@ def test_v2_tensor_datatypes_are_checked_not_cast() -> None:
 
 def test_v2_outputs_name_and_type_each_column() -> None:
     request = protocol_v2.InferRequest(data=None, params=None, id="7", outputs=None, rows=1)
-    out = json.loads(
-        protocol_v2.render_infer("m", "1", request, pd.DataFrame({"p": [0.25], "n": [3]}), NO_SPEC)
+    body, json_size = protocol_v2.render_infer(
+        "m", "1", request, pd.DataFrame({"p": [0.25], "n": [3]}), NO_SPEC
     )
+    assert json_size is None  # nothing asked for binary data
+    out = json.loads(body)
     assert out["id"] == "7"
     assert out["outputs"] == [
         {"name": "p", "shape": [1], "datatype": "FP64", "data": [0.25]},
@@ -136,3 +139,102 @@ def test_spec_precomputes_from_the_typed_signature() -> None:
     assert fixed.single_tensor
     assert not fixed.batchable
     assert InputSpec.from_signature(sig, from_type_hints=True).batchable is False
+
+
+# -- binary tensor data extension ------------------------------------------------------
+
+
+def _binary_body(tensors: list[tuple[str, str, list[int], bytes]], **doc: Any) -> tuple[bytes, int]:
+    inputs = [
+        {"name": n, "datatype": t, "shape": s, "parameters": {"binary_data_size": len(b)}}
+        for n, t, s, b in tensors
+    ]
+    head = json.dumps({"inputs": inputs, **doc}).encode()
+    return head + b"".join(b for *_, b in tensors), len(head)
+
+
+def _bytes_elements(*values: bytes) -> bytes:
+    return b"".join(struct.pack("<I", len(v)) + v for v in values)
+
+
+def test_v2_binary_inputs_of_every_kind() -> None:
+    floats = np.arange(6, dtype="<f4").reshape(2, 3)
+    body, size = _binary_body(
+        [
+            ("f", "FP32", [2, 3], floats.tobytes()),
+            ("i", "INT64", [2], np.array([7, -8], dtype="<i8").tobytes()),
+            ("b", "BOOL", [2], bytes([1, 0])),
+            ("s", "BYTES", [2], _bytes_elements("héllo".encode(), b"\xff\x00")),
+        ]
+    )
+    data = protocol_v2.parse_infer(body, NO_SPEC, json_size=size).data
+    assert data["f"].dtype == np.float32
+    np.testing.assert_array_equal(data["f"], floats)
+    assert data["f"].flags.writeable
+    assert data["i"].tolist() == [7, -8]
+    assert data["b"].tolist() == [True, False]
+    assert data["s"].tolist() == ["héllo", b"\xff\x00"]  # text as str, other bytes as bytes
+
+
+def test_v2_binary_and_json_inputs_mix() -> None:
+    head = {
+        "inputs": [
+            {"name": "a", "datatype": "FP64", "shape": [1], "data": [0.5]},
+            {"name": "b", "datatype": "FP64", "shape": [1], "parameters": {"binary_data_size": 8}},
+        ]
+    }
+    text = json.dumps(head).encode()
+    data = protocol_v2.parse_infer(
+        text + np.array([2.5]).tobytes(), NO_SPEC, json_size=len(text)
+    ).data
+    assert (data["a"].tolist(), data["b"].tolist()) == ([0.5], [2.5])
+
+
+@pytest.mark.parametrize(
+    ("tensors", "size_delta", "message"),
+    [
+        ([("x", "FP32", [3], b"\0" * 8)], 0, "3 FP32 values take 12 bytes"),
+        ([("x", "BOOL", [1], b"\x02")], 0, "BOOL bytes must be 0 or 1"),
+        ([("x", "BYTES", [2], _bytes_elements(b"a"))], 0, "ends after 1 of 2 BYTES"),
+        ([("x", "BYTES", [1], _bytes_elements(b"a") + b"zz")], 0, "2 bytes left after 1 BYTES"),
+        ([("x", "FP64", [1], b"\0" * 8)], -3, "belong to no input"),
+    ],
+)
+def test_v2_bad_binary_data_is_a_400_naming_the_input(
+    tensors: list[tuple[str, str, list[int], bytes]], size_delta: int, message: str
+) -> None:
+    body, size = _binary_body(tensors)
+    if size_delta:
+        body += b"\0" * -size_delta  # trailing bytes nothing claims
+    with pytest.raises(RequestError, match=message) as info:
+        protocol_v2.parse_infer(body, NO_SPEC, json_size=size)
+    assert info.value.status == 400
+
+
+def test_v2_binary_input_without_the_header_says_so() -> None:
+    body, _ = _binary_body([("x", "FP64", [1], np.array([1.0]).tobytes())])
+    with pytest.raises(RequestError, match="Inference-Header-Content-Length"):
+        protocol_v2.parse_infer(body, NO_SPEC)
+
+
+def test_v2_binary_outputs_when_asked() -> None:
+    head = {
+        "inputs": [{"name": "x", "datatype": "FP64", "shape": [1], "data": [1.0]}],
+        "parameters": {"binary_data_output": True},
+        "outputs": [{"name": "p"}, {"name": "s", "parameters": {"binary_data": False}}],
+    }
+    request = protocol_v2.parse_infer(json.dumps(head).encode(), NO_SPEC)
+    assert request.params is None  # binary_data_output is the protocol's, not the model's
+    preds = pd.DataFrame({"p": np.array([0.25, 4.0], dtype=np.float32), "s": ["a", "b"]})
+    body, json_size = protocol_v2.render_infer("m", "1", request, preds, NO_SPEC)
+    assert json_size is not None
+    doc = json.loads(body[:json_size])
+    p, s = doc["outputs"]
+    assert p == {
+        "name": "p",
+        "shape": [2],
+        "datatype": "FP32",
+        "parameters": {"binary_data_size": 8},
+    }
+    assert s["data"] == ["a", "b"]
+    assert np.frombuffer(body[json_size:], dtype="<f4").tolist() == [0.25, 4.0]

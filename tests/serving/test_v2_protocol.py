@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -179,3 +180,74 @@ def test_several_models_are_listed_in_health(server: ServerProcess) -> None:
 def test_duplicate_names_are_refused(start_server: StartServer, iris_frame_model: Path) -> None:
     with pytest.raises(AssertionError, match="two models would be served as 'iris'"):
         start_server(iris_frame_model, iris_frame_model)
+
+
+def test_binary_tensors_both_ways_as_triton_clients_send_them(
+    server: ServerProcess, iris_array_model: Path
+) -> None:
+    """Triton's clients send tensors as raw bytes and, with no outputs named, ask for
+    binary outputs back (the binary tensor data extension)."""
+    assert "binary_tensor_data" in httpx.get(f"{server.url}/v2").json()["extensions"]
+    rows = np.array(ROWS, dtype=np.float64)
+    raw = rows.astype("<f8").tobytes()
+    head = json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "input-0",
+                    "shape": list(rows.shape),
+                    "datatype": "FP64",
+                    "parameters": {"binary_data_size": len(raw)},
+                }
+            ],
+            "parameters": {"binary_data_output": True},
+        }
+    ).encode()
+    r = httpx.post(
+        f"{server.url}/v2/models/arr/infer",
+        content=head + raw,
+        headers={
+            "Content-Type": "application/octet-stream",
+            "Inference-Header-Content-Length": str(len(head)),
+        },
+        timeout=30,
+    )
+    assert r.status_code == 200, r.text
+    size = int(r.headers["inference-header-content-length"])
+    doc = json.loads(r.content[:size])
+    (out,) = doc["outputs"]
+    assert out["datatype"] == "INT64"
+    assert out["parameters"]["binary_data_size"] == len(r.content) - size == 16
+    got = np.frombuffer(r.content[size:], dtype="<i8").tolist()
+    assert got == expected(iris_array_model, rows)
+
+
+def test_a_binary_body_with_a_wrong_size_is_a_400(server: ServerProcess) -> None:
+    head = json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "input-0",
+                    "shape": [1, 4],
+                    "datatype": "FP64",
+                    "parameters": {"binary_data_size": 16},
+                }
+            ]
+        }
+    ).encode()
+    r = httpx.post(
+        f"{server.url}/v2/models/arr/infer",
+        content=head + b"\0" * 16,
+        headers={"Inference-Header-Content-Length": str(len(head))},
+        timeout=30,
+    )
+    assert r.status_code == 400
+    assert "4 FP64 values take 32 bytes" in r.json()["error"]
+    r = httpx.post(
+        f"{server.url}/v2/models/arr/infer",
+        content=head,
+        headers={"Inference-Header-Content-Length": "99999"},
+        timeout=30,
+    )
+    assert r.status_code == 400
+    assert "Inference-Header-Content-Length" in r.json()["error"]

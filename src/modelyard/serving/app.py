@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 
 from modelyard._version import __version__
 from modelyard.errors import SchemaError
-from modelyard.serving import protocol_mlflow, protocol_v2
+from modelyard.serving import _v2_binary, protocol_mlflow, protocol_v2
 from modelyard.serving._access_log import FLUSH_EVERY_S, AccessLog
 from modelyard.serving.batching import Batcher
 from modelyard.serving.errors import RequestError, mlflow_envelope, v2_envelope
@@ -50,6 +50,8 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 _JSON = b"application/json"
+_BINARY = b"application/octet-stream"
+_Headers = tuple[tuple[bytes, bytes], ...]
 _Parsed = TypeVar("_Parsed")
 _MLFLOW = "mlflow"
 _V2 = "v2"
@@ -209,8 +211,10 @@ class ScoringApp:
                 status, ctype, body, loaded = await self._invocations(scope, receive)
                 extra, answered = loaded.headers, f"{loaded.name}/{loaded.version}"
             elif path.startswith("/v2/models/"):
-                status, ctype, body, loaded = await self._v2_model(scope, receive, method, path)
-                extra, answered = loaded.headers, f"{loaded.name}/{loaded.version}"
+                status, ctype, body, loaded, more = await self._v2_model(
+                    scope, receive, method, path
+                )
+                extra, answered = (*loaded.headers, *more), f"{loaded.name}/{loaded.version}"
             else:
                 handler = self._get.get(path)
                 if handler is None:
@@ -285,7 +289,7 @@ class ScoringApp:
 
     async def _v2_model(
         self, scope: Scope, receive: Receive, method: str, path: str
-    ) -> tuple[int, bytes, bytes, Loaded]:
+    ) -> tuple[int, bytes, bytes, Loaded, _Headers]:
         parts = path.split("/")[3:]  # after "", "v2", "models"
         name = parts[0] if parts else ""
         slot = self.slots.get(name)
@@ -314,27 +318,34 @@ class ScoringApp:
         if method not in ("GET", "HEAD"):
             raise _method_not_allowed("GET")
         if action == "ready":
-            return 200, _JSON, b"", loaded
+            return 200, _JSON, b"", loaded, ()
         meta = protocol_v2.model_metadata(
             slot.name, [loaded.version], f"modelyard_{loaded.flavor}", loaded.spec
         )
-        return 200, _JSON, json.dumps(meta).encode(), loaded
+        return 200, _JSON, json.dumps(meta).encode(), loaded, ()
 
     async def _v2_infer(
         self, scope: Scope, receive: Receive, slot: ModelSlot, loaded: Loaded
-    ) -> tuple[int, bytes, bytes, Loaded]:
+    ) -> tuple[int, bytes, bytes, Loaded, _Headers]:
         content_type, length = _headers(scope)
-        if content_type is not None and not content_type.lower().startswith("application/json"):
+        media = (content_type or "").split(";", 1)[0].strip().lower()
+        if media not in ("", "application/json", "application/octet-stream"):
             raise RequestError(
                 "UNSUPPORTED_MEDIA_TYPE",
-                f"infer takes application/json (the binary tensor extension is not"
-                f" supported); got {content_type!r}",
+                "infer takes application/json, or application/octet-stream with binary"
+                f" tensors; got {content_type!r}",
                 field="Content-Type",
             )
+        binary_header = _header(scope, _v2_binary.HEADER)
         spec = loaded.spec
-        body, request = await self._read(
-            slot, receive, length, lambda b: protocol_v2.parse_infer(b, spec)
-        )
+
+        def parse(body: bytes) -> protocol_v2.InferRequest:
+            size = None
+            if binary_header is not None:
+                size = _v2_binary.json_size(binary_header, len(body))
+            return protocol_v2.parse_infer(body, spec, json_size=size)
+
+        body, request = await self._read(slot, receive, length, parse)
         predictions, loaded = await self._predict(
             slot,
             loaded=loaded,
@@ -344,17 +355,19 @@ class ScoringApp:
             body_size=len(body),
         )
         try:
-            out = protocol_v2.render_infer(
+            out, json_size = protocol_v2.render_infer(
                 slot.name, loaded.version, request, predictions, loaded.spec
             )
         except RequestError:
             raise
         except (TypeError, ValueError) as exc:
             raise self._model_failure(loaded, exc, "rendering its predictions") from None
-        return 200, _JSON, out, loaded
+        if json_size is None:
+            return 200, _JSON, out, loaded, ()
+        return 200, _BINARY, out, loaded, ((_v2_binary.HEADER, str(json_size).encode()),)
 
     async def _v2_server(self) -> tuple[int, bytes, bytes]:
-        doc = {"name": "modelyard", "version": __version__, "extensions": []}
+        doc = {"name": "modelyard", "version": __version__, "extensions": ["binary_tensor_data"]}
         return 200, _JSON, json.dumps(doc).encode()
 
     async def _v2_live(self) -> tuple[int, bytes, bytes]:
@@ -519,6 +532,13 @@ def _headers(scope: Scope) -> tuple[str | None, int | None]:
                     "BAD_REQUEST", "Content-Length is not a number", field="Content-Length"
                 ) from None
     return content_type, length
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value)
+    return None
 
 
 def _too_large(size: int, limit: int) -> RequestError:

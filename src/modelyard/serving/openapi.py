@@ -208,10 +208,22 @@ def build_openapi(slots: Sequence[ModelSlot], default: str) -> dict[str, Any]:
             "/infer": {
                 "post": {
                     "summary": "Inference (Open Inference Protocol v2)",
+                    "description": (
+                        "Tensors may also travel as raw bytes after the JSON (the binary"
+                        " tensor data extension): the Inference-Header-Content-Length"
+                        " header gives the JSON's length, parameters.binary_data_size each"
+                        " tensor's; binary_data / binary_data_output ask for binary outputs,"
+                        " answered the same way."
+                    ),
                     "parameters": params,
                     "requestBody": {
                         "required": True,
-                        "content": {"application/json": {"schema": _ref("InferenceRequest")}},
+                        "content": {
+                            "application/json": {"schema": _ref("InferenceRequest")},
+                            "application/octet-stream": {
+                                "schema": {"type": "string", "format": "binary"}
+                            },
+                        },
                     },
                     "responses": {
                         "200": {

@@ -1,4 +1,6 @@
-"""Open Inference Protocol v2 (KServe, Seldon MLServer, Triton clients), REST/JSON.
+"""Open Inference Protocol v2 (KServe, Seldon MLServer, Triton clients), REST.
+
+JSON, with the binary tensor data extension (:mod:`._v2_binary`) both ways.
 
 Requests name each tensor's ``datatype``: that is the type, so the array is built
 in it (after checking that the JSON values fit it without loss). How tensors
@@ -23,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from modelyard.serving._spec import COLUMNS, TENSOR, InputSpec
+from modelyard.serving._v2_binary import BinaryReader, decode_tensor, encode_tensor
 from modelyard.serving.errors import RequestError
 
 __all__ = [
@@ -50,7 +53,7 @@ DATATYPES: dict[str, Any] = {
     "FP64": np.float64,
     "BYTES": object,
 }
-_RESERVED_PARAMETERS = frozenset({"content_type", "headers"})
+_RESERVED_PARAMETERS = frozenset({"content_type", "headers", "binary_data_output"})
 _SIGNATURE_TYPES = {
     "boolean": "BOOL",
     "integer": "INT32",
@@ -72,14 +75,34 @@ class InferRequest:
     id: str | None
     outputs: tuple[str, ...] | None
     rows: int | None
+    #: outputs as binary data unless an output says otherwise (``binary_data_output``)
+    binary_default: bool = False
+    #: what requested outputs said (``parameters.binary_data``), by name
+    binary_outputs: Mapping[str, bool] | None = None
 
 
-def parse_infer(body: bytes, spec: InputSpec) -> InferRequest:
-    """Decode an ``infer`` body into what ``predict`` takes."""
+def parse_infer(body: bytes, spec: InputSpec, *, json_size: int | None = None) -> InferRequest:
+    """Decode an ``infer`` body into what ``predict`` takes.
+
+    ``json_size`` (the ``Inference-Header-Content-Length`` header) says the JSON
+    ends there and binary tensor data follows (see :mod:`._v2_binary`).
+    """
+    reader = None
+    if json_size is not None:
+        view = memoryview(body)
+        reader = BinaryReader(view[json_size:])
+        body = bytes(view[:json_size])
     try:
         doc = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise RequestError("BAD_REQUEST", f"the body is not valid JSON: {_reason(exc)}") from None
+        hint = (
+            "; binary tensor data needs the Inference-Header-Content-Length header"
+            if json_size is None and b'"binary_data_size"' in body
+            else ""
+        )
+        raise RequestError(
+            "BAD_REQUEST", f"the body is not valid JSON: {_reason(exc)}{hint}"
+        ) from None
     except RecursionError:
         raise RequestError("BAD_REQUEST", "the JSON is nested too deeply") from None
     if not isinstance(doc, dict):
@@ -92,7 +115,7 @@ def parse_infer(body: bytes, spec: InputSpec) -> InferRequest:
     tensors: dict[str, np.ndarray] = {}
     for i, item in enumerate(inputs):
         try:
-            name, arr = _tensor(item, i)
+            name, arr = _tensor(item, i, reader)
         except RecursionError:
             raise RequestError(
                 "BAD_REQUEST", f"inputs[{i}]: 'data' is nested too deeply", field="inputs"
@@ -102,16 +125,20 @@ def parse_infer(body: bytes, spec: InputSpec) -> InferRequest:
                 "BAD_REQUEST", f"input {name!r} is given twice", field=f"inputs[{i}].name"
             )
         tensors[name] = arr
+    if reader is not None:
+        reader.finish()
     req_id = doc.get("id")
     if req_id is not None and not isinstance(req_id, str):
         raise RequestError("BAD_REQUEST", "'id' must be a string", field="id")
-    params = _parameters(doc.get("parameters"))
-    outputs = _requested_outputs(doc.get("outputs"))
+    raw_params = doc.get("parameters")
+    params = _parameters(raw_params)
+    binary_default = isinstance(raw_params, dict) and raw_params.get("binary_data_output") is True
+    outputs, binary_outputs = _requested_outputs(doc.get("outputs"))
     data, rows = _assemble(tensors, spec)
-    return InferRequest(data, params, req_id, outputs, rows)
+    return InferRequest(data, params, req_id, outputs, rows, binary_default, binary_outputs)
 
 
-def _tensor(item: Any, i: int) -> tuple[str, np.ndarray]:
+def _tensor(item: Any, i: int, reader: BinaryReader | None) -> tuple[str, np.ndarray]:
     where = f"inputs[{i}]"
     if not isinstance(item, dict):
         raise RequestError("BAD_REQUEST", f"{where} must be an object", field=where)
@@ -132,10 +159,26 @@ def _tensor(item: Any, i: int) -> tuple[str, np.ndarray]:
             f"{where}: unknown datatype {datatype!r}; expected one of {sorted(DATATYPES)}",
             field=name,
         )
+    expected = math.prod(shape)
+    parameters = item.get("parameters")
+    size = parameters.get("binary_data_size") if isinstance(parameters, dict) else None
+    if size is not None:
+        if "data" in item:
+            raise RequestError(
+                "BAD_REQUEST", f"{where}: give 'data' or binary_data_size, not both", field=name
+            )
+        if reader is None:
+            raise RequestError(
+                "BAD_REQUEST",
+                f"{where} has binary_data_size but the request has no"
+                " Inference-Header-Content-Length header",
+                field=name,
+            )
+        chunk = reader.take(size, name)
+        return name, decode_tensor(chunk, datatype, target, expected, name).reshape(shape)
     if "data" not in item:
         raise RequestError("BAD_REQUEST", f"{where}: 'data' is missing", field=name)
     arr = _typed_array(item["data"], datatype, target, where, name)
-    expected = math.prod(shape)
     if arr.size != expected:
         raise RequestError(
             "BAD_REQUEST",
@@ -221,16 +264,21 @@ def _parameters(value: Any) -> dict[str, Any] | None:
     return params or None
 
 
-def _requested_outputs(value: Any) -> tuple[str, ...] | None:
+def _requested_outputs(value: Any) -> tuple[tuple[str, ...] | None, dict[str, bool] | None]:
     if value is None:
-        return None
+        return None, None
     if not isinstance(value, list) or not all(
         isinstance(o, dict) and isinstance(o.get("name"), str) for o in value
     ):
         raise RequestError(
             "BAD_REQUEST", "'outputs' must be a list of objects with a 'name'", field="outputs"
         )
-    return tuple(o["name"] for o in value)
+    binary = {}
+    for o in value:
+        parameters = o.get("parameters")
+        if isinstance(parameters, dict) and isinstance(parameters.get("binary_data"), bool):
+            binary[o["name"]] = parameters["binary_data"]
+    return tuple(o["name"] for o in value), binary or None
 
 
 def _assemble(tensors: dict[str, np.ndarray], spec: InputSpec) -> tuple[Any, int | None]:
@@ -300,11 +348,11 @@ def render_infer(
     request: InferRequest,
     predictions: Any,
     spec: InputSpec,
-) -> bytes:
-    """The ``infer`` response body."""
-    outputs = _outputs(predictions, spec)
+) -> tuple[bytes, int | None]:
+    """The ``infer`` response body, and the length of its JSON when binary data follows."""
+    arrays = _outputs(predictions, spec)
     if request.outputs is not None:
-        known = {o["name"]: o for o in outputs}
+        known = dict(arrays)
         missing = [n for n in request.outputs if n not in known]
         if missing:
             raise RequestError(
@@ -312,22 +360,35 @@ def render_infer(
                 f"requested output(s) {missing} do not exist; the model returns {sorted(known)}",
                 field="outputs",
             )
-        outputs = [known[n] for n in request.outputs]
+        arrays = [(n, known[n]) for n in request.outputs]
+    wanted = request.binary_outputs or {}
+    outputs = []
+    chunks: list[bytes] = []
+    for name, arr in arrays:
+        if wanted.get(name, request.binary_default):
+            chunk = encode_tensor(arr)
+            chunks.append(chunk)
+            outputs.append(_output(name, arr, binary_size=len(chunk)))
+        else:
+            outputs.append(_output(name, arr))
     doc: dict[str, Any] = {"model_name": model_name, "model_version": model_version}
     if request.id is not None:
         doc["id"] = request.id
     doc["outputs"] = outputs
-    return json.dumps(doc).encode()
+    head = json.dumps(doc).encode()
+    if not chunks:
+        return head, None
+    return b"".join([head, *chunks]), len(head)
 
 
-def _outputs(predictions: Any, spec: InputSpec) -> list[dict[str, Any]]:
+def _outputs(predictions: Any, spec: InputSpec) -> list[tuple[str, np.ndarray]]:
     if isinstance(predictions, pd.DataFrame):
-        return [_output(str(c), predictions[c].to_numpy()) for c in predictions.columns]
+        return [(str(c), predictions[c].to_numpy()) for c in predictions.columns]
     if isinstance(predictions, pd.Series):
-        return [_output(str(predictions.name or _default_name(spec)), predictions.to_numpy())]
+        return [(str(predictions.name or _default_name(spec)), predictions.to_numpy())]
     if isinstance(predictions, Mapping):
-        return [_output(str(k), np.asarray(v)) for k, v in predictions.items()]
-    return [_output(_default_name(spec), np.asarray(predictions))]
+        return [(str(k), np.asarray(v)) for k, v in predictions.items()]
+    return [(_default_name(spec), np.asarray(predictions))]
 
 
 def _default_name(spec: InputSpec) -> str:
@@ -336,17 +397,19 @@ def _default_name(spec: InputSpec) -> str:
     return "output-0"
 
 
-def _output(name: str, arr: np.ndarray) -> dict[str, Any]:
-    if arr.dtype.kind in "biuf":
-        data = arr.reshape(-1).tolist()
-    else:
-        data = [_text(v) for v in arr.reshape(-1).tolist()]
-    return {
+def _output(name: str, arr: np.ndarray, *, binary_size: int | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {
         "name": name,
         "shape": list(arr.shape),
         "datatype": datatype_of(arr.dtype),
-        "data": data,
     }
+    if binary_size is not None:
+        out["parameters"] = {"binary_data_size": binary_size}
+    elif arr.dtype.kind in "biuf":
+        out["data"] = arr.reshape(-1).tolist()
+    else:
+        out["data"] = [_text(v) for v in arr.reshape(-1).tolist()]
+    return out
 
 
 def _text(v: Any) -> Any:
