@@ -67,27 +67,30 @@ def start_ours(
 ) -> Server:
     port = free_port()
     argv = [str(project_python()), "-c", "from modelyard.cli import main; main()", "serve"]
-    argv += [str(model), "--port", str(port)]
-    return Server(
-        label or "modelyard --env uv",
-        [*argv, *extra],
-        port=port,
-        env=project_env(MODELYARD_ENV_ROOT=str(env_root), PATH=_path_with_uv()),
-        probe_path="/invocations",
-        probe_body=BODY,
-        expect=expect,
-        logdir=logdir,
-    )
+    argv += [str(model), "--port", str(port), *extra]
+    env = project_env(MODELYARD_ENV_ROOT=str(env_root), PATH=_path_with_uv())
+    label = label or "modelyard --env uv"
+    return _start(label, argv, port=port, env=env, expect=expect, logdir=logdir)
 
 
 def start_theirs(model: Path, expect: Any, logdir: Path, env_root: Path) -> Server:
     port = free_port()
     argv = [str(mlflow_python().with_name("mlflow")), "models", "serve", "-m", str(model)]
+    argv += ["--env-manager", "uv", "-h", "127.0.0.1", "-p", str(port)]
+    env = mlflow_env(MLFLOW_ENV_ROOT=str(env_root), PATH=_path_with_uv())
+    label = "mlflow --env-manager uv"
+    return _start(label, argv, port=port, env=env, expect=expect, logdir=logdir)
+
+
+def _start(
+    label: str, argv: list[str], *, port: int, env: dict[str, str], expect: Any, logdir: Path
+) -> Server:
+    """A server, up once it answers BODY with ``expect``."""
     return Server(
-        "mlflow --env-manager uv",
-        [*argv, "--env-manager", "uv", "-h", "127.0.0.1", "-p", str(port)],
+        label,
+        argv,
         port=port,
-        env=mlflow_env(MLFLOW_ENV_ROOT=str(env_root), PATH=_path_with_uv()),
+        env=env,
         probe_path="/invocations",
         probe_body=BODY,
         expect=expect,

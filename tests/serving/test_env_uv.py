@@ -24,7 +24,7 @@ from modelyard import registry
 from modelyard.yard import Yard
 from tests._old_sklearn import OLD_SKLEARN
 from tests._yard import yard_uri
-from tests.serving.conftest import StartServer, iris_split
+from tests.serving.conftest import ServerProcess, StartServer, iris_split
 
 WORKER = "modelyard.isolation._worker"
 
@@ -153,13 +153,9 @@ def test_a_crashed_model_process_costs_one_request(
     assert httpx.get(f"{server.url}/ping").status_code == 200
 
 
-def test_an_alias_move_starts_the_new_version_and_stops_the_old(
-    start_server: StartServer, old_sklearn_models: Path, yard: Yard
-) -> None:
-    one = registry.register_model(old_sklearn_models / "version", "which").version
-    two = registry.register_model(old_sklearn_models / "estimator", "which").version
-    registry.set_alias("which", "champion", one)
-    server = start_server(
+def _follow_champion(start_server: StartServer, yard: Yard) -> ServerProcess:
+    """``serve --env uv models:/which@champion``, checking the alias every 0.2 s."""
+    return start_server(
         "models:/which@champion",
         "--env",
         "uv",
@@ -167,6 +163,15 @@ def test_an_alias_move_starts_the_new_version_and_stops_the_old(
         "0.2",
         env={"MODELYARD_URI": yard_uri(yard)},
     )
+
+
+def test_an_alias_move_starts_the_new_version_and_stops_the_old(
+    start_server: StartServer, old_sklearn_models: Path, yard: Yard
+) -> None:
+    one = registry.register_model(old_sklearn_models / "version", "which").version
+    two = registry.register_model(old_sklearn_models / "estimator", "which").version
+    registry.set_alias("which", "champion", one)
+    server = _follow_champion(start_server, yard)
     (first,) = _model_processes(server.proc.pid)
     row = iris_split([[5.1, 3.5, 1.4, 0.2]])
     r = httpx.post(f"{server.url}/invocations", json=row)
@@ -221,14 +226,7 @@ def test_an_alias_moved_to_an_unbuildable_version_leaves_the_old_one_serving(
     registry.register_model(old_sklearn_models / "version", "which")
     bad = registry.register_model(unbuildable, "which").version
     registry.set_alias("which", "champion", 1)
-    server = start_server(
-        "models:/which@champion",
-        "--env",
-        "uv",
-        "--poll-interval",
-        "0.2",
-        env={"MODELYARD_URI": yard_uri(yard)},
-    )
+    server = _follow_champion(start_server, yard)
     registry.set_alias("which", "champion", bad)
     server.wait_for_log(f"version {bad} failed to load", timeout=120)
     (model,) = httpx.get(f"{server.url}/health").json()["models"]
