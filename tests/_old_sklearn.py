@@ -35,6 +35,7 @@ modelyard.save_model(which_sklearn, out + "/version", pip_requirements=requireme
 
 
 def crash(model_input):
+    print("crash model: going down", file=sys.stderr, flush=True)
     os._exit(3)
 
 
@@ -48,7 +49,7 @@ def old_sklearn_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     ``estimator/``: a LogisticRegression on iris, ``expected.npy``: its predictions
     there; ``version/``: a function model returning the scikit-learn version it runs with;
-    ``crash/``: a function model whose process exits as soon as it is called.
+    ``crash/``: a function model whose process says so on stderr and exits when called.
     The environment is the one both models ask for, so scoring them reuses it.
     """
     import subprocess

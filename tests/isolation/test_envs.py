@@ -149,12 +149,15 @@ def test_model_errors_come_back_named(old_sklearn_models: Path) -> None:
 
 
 def test_a_process_dying_mid_call_fails_that_call_and_the_next_gets_a_new_one(
-    old_sklearn_models: Path,
+    old_sklearn_models: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     with IsolatedModel.start(old_sklearn_models / "crash") as model:
         first = model._proc.pid
-        with pytest.raises(WorkerError, match=r"model process stopped \(exit status 3\)"):
+        with pytest.raises(WorkerError, match=r"model process stopped \(exit status 3\)") as err:
             model.predict(np.ones((2, 4)))
+        # what it printed last is in the error, and was passed on to our stderr
+        assert "crash model: going down" in err.value.log
+        assert "crash model: going down" in capfd.readouterr().err
         with pytest.raises(WorkerError, match="exit status 3"):
             model.predict(np.ones((2, 4)))
         assert model._proc.pid != first

@@ -150,6 +150,7 @@ def test_a_crashed_model_process_costs_one_request(
         assert r.status_code == 500
         assert "WorkerError" in r.json()["message"]
     server.wait_for_log("had stopped; starting a new one")
+    server.wait_for_log("crash model: going down")  # the model's stderr reaches the server's
     assert httpx.get(f"{server.url}/ping").status_code == 200
 
 

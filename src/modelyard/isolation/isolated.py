@@ -17,7 +17,6 @@ import contextlib
 import logging
 import os
 import subprocess
-import tempfile
 import threading
 import weakref
 from collections.abc import Mapping
@@ -32,6 +31,8 @@ if TYPE_CHECKING:
     from modelyard.loading.resolve import ModelRef
 
 _UNSET: Any = object()
+#: how much of a model process's stderr is kept for the error when it dies
+_STDERR_TAIL_BYTES = 64 * 1024
 log = logging.getLogger("modelyard")
 
 
@@ -74,14 +75,21 @@ class IsolatedModel:
 
     def _spawn(self) -> None:
         """Start the child and load the model there (the caller holds the lock, or is alone)."""
-        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed by _stop
-        self._proc = subprocess.Popen(
-            [str(self.env.python), "-m", "modelyard.isolation._worker"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-            env={**_clean_env(), "PYTHONNOUSERSITE": "1"},
-        )
+        read_end, write_end = os.pipe()
+        try:
+            self._proc = subprocess.Popen(
+                [str(self.env.python), "-m", "modelyard.isolation._worker"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=write_end,
+                env={**_clean_env(), "PYTHONNOUSERSITE": "1"},
+            )
+        except BaseException:
+            os.close(read_end)
+            raise
+        finally:
+            os.close(write_end)
+        self._stderr = _StderrPump(read_end)
         # The process ends with this object even when nobody calls close(): a served
         # version dropped after an alias moved is released by the last request using it.
         self._stop = weakref.finalize(self, _stop, self._proc, self._stderr)
@@ -154,11 +162,12 @@ class IsolatedModel:
         to one child would interleave their messages, so each worker gets its own.
         """
         self._stop.detach()  # the inherited child is the parent's to stop
+        # Our copies of its pipes (the thread reading its stderr did not survive the fork).
         for pipe in (self._proc.stdin, self._proc.stdout):
             if pipe is not None:
                 with contextlib.suppress(OSError):
                     pipe.close()
-        self._stderr.close()
+        self._stderr.forget()
         self._lock = threading.Lock()  # a fork copies a lock in whatever state it was
         self._closed = False
         self._spawn()
@@ -210,15 +219,14 @@ class IsolatedModel:
             code: int | None = self._proc.wait(timeout=2)
         except subprocess.TimeoutExpired:
             code = None
-        self._stderr.seek(0)
-        log = self._stderr.read().decode("utf-8", "replace")
+        log = self._stderr.tail(ended=code is not None)
         status = f" (exit status {code})" if code is not None else ""
         return WorkerError(
             f"the model process stopped{status}: {what}", python=self.env.python, log=log
         )
 
 
-def _stop(proc: subprocess.Popen[bytes], stderr: IO[bytes]) -> None:
+def _stop(proc: subprocess.Popen[bytes], stderr: _StderrPump) -> None:
     if proc.stdin is not None and not proc.stdin.closed:
         with contextlib.suppress(OSError):  # a dead child: nothing left to flush to
             proc.stdin.close()
@@ -230,6 +238,56 @@ def _stop(proc: subprocess.Popen[bytes], stderr: IO[bytes]) -> None:
     if proc.stdout is not None:
         proc.stdout.close()
     stderr.close()
+
+
+class _StderrPump:
+    """Passes the model process's stderr on to ours, keeping its last bytes.
+
+    What the model prints shows where a model loaded here would print it, and a
+    long-lived server holds only a bounded tail for error reports. It works on
+    raw file descriptors: a server forks while this thread is blocked reading,
+    and a Python file object's lock, held by a thread the fork did not copy,
+    would never be released in the child.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._tail = b""
+        self._thread = threading.Thread(
+            target=self._run, name="modelyard-model-stderr", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            try:
+                chunk = os.read(self._fd, 65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            self._tail = (self._tail + chunk)[-_STDERR_TAIL_BYTES:]
+            with contextlib.suppress(OSError):
+                while chunk:
+                    chunk = chunk[os.write(2, chunk) :]
+
+    def tail(self, *, ended: bool) -> str:
+        """The last output of the process; once it has ended, up to its very last byte."""
+        if ended:
+            self._thread.join(timeout=2)
+        return self._tail.decode("utf-8", "replace")
+
+    def close(self) -> None:
+        """Wait for the last output (the process has ended), then close the pipe."""
+        self._thread.join(timeout=2)
+        # Closing it under a thread still reading could hand the number to another file.
+        if not self._thread.is_alive():
+            os.close(self._fd)
+
+    def forget(self) -> None:
+        """In a forked child: close our copy of the pipe (the reading thread is not here)."""
+        with contextlib.suppress(OSError):
+            os.close(self._fd)
 
 
 def _remote_error(error: Mapping[str, Any], python: Path) -> Exception:
