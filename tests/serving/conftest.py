@@ -121,9 +121,8 @@ class ServerProcess:
 StartServer = Callable[..., ServerProcess]
 
 
-@pytest.fixture
-def start_server() -> Iterator[StartServer]:
-    """Start servers for one test; all are stopped at its end."""
+def _servers() -> Iterator[StartServer]:
+    """A ``start`` function; every server it started is stopped when the caller resumes it."""
     started: list[ServerProcess] = []
 
     def start(*args: str, env: dict[str, str] | None = None) -> ServerProcess:
@@ -134,21 +133,18 @@ def start_server() -> Iterator[StartServer]:
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def start_server() -> Iterator[StartServer]:
+    """Start servers for one test; all are stopped at its end."""
+    yield from _servers()
 
 
 @pytest.fixture(scope="module")
 def module_server() -> Iterator[StartServer]:
     """Like ``start_server`` but shared by a module's tests."""
-    started: list[ServerProcess] = []
-
-    def start(*args: str, env: dict[str, str] | None = None) -> ServerProcess:
-        server = ServerProcess([str(a) for a in args], env=env)
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
+    yield from _servers()
 
 
 # -- models -----------------------------------------------------------------------
