@@ -168,8 +168,8 @@ def register_model(
             raise ModelNotFound(str(model_uri), f"no model directory at {str(path)!r}")
         if not (path / _MLMODEL).is_file():
             raise MLmodelNotFound(path)
-        digest = store_directory(yard.artifacts, path).digest
-        source = digest
+        manifest = store_directory(yard.artifacts, path)
+        digest = source = manifest.digest
     elif isinstance(target, RunsURI):
         from modelyard.store.trees import run_tree, store_manifest
 
@@ -184,15 +184,17 @@ def register_model(
             version=None if target.latest else target.version,
             alias=target.alias,
         )
-        digest, run_id = resolved.digest, resolved.run_id
-        source = f"models:/{resolved.name}/{resolved.version}"
-        if target.subpath:
-            from modelyard.store.trees import read_manifest, store_manifest, subtree
+        from modelyard.store.trees import read_manifest, store_manifest, subtree
 
-            sub = subtree(read_manifest(yard.artifacts, digest), target.subpath)
-            if not sub.entries:
+        run_id = resolved.run_id
+        source = f"models:/{resolved.name}/{resolved.version}"
+        manifest = read_manifest(yard.artifacts, resolved.digest)
+        digest = resolved.digest
+        if target.subpath:
+            manifest = subtree(manifest, target.subpath)
+            if not manifest.entries:
                 raise ArtifactNotFound(source, target.subpath, uri=str(model_uri))
-            digest = store_manifest(yard.artifacts, sub)
+            digest = store_manifest(yard.artifacts, manifest)
             source = f"{source}/{target.subpath}"
     else:  # pragma: no cover - parse_uri returns one of the above
         raise AssertionError(target)
@@ -204,6 +206,7 @@ def register_model(
         description=description,
         tags=_tags(tags),
         created_by=current_user(),
+        files=manifest.entries,
     )
 
 

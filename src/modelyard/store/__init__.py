@@ -186,8 +186,13 @@ class MetadataStore(Protocol):
         description: str | None = None,
         tags: Mapping[str, str] | None = None,
         created_by: str | None = None,
+        files: Sequence[FileEntry] | None = None,
     ) -> ModelVersion:
-        """A new version (next number) of ``name``, created with the model if missing."""
+        """A new version (next number) of ``name``, created with the model if missing.
+
+        ``files`` is the version's file list, recorded with it (a server computes it
+        from the manifest blob itself and ignores what a client says).
+        """
         ...
 
     def get_model_version(self, name: str, version: int) -> ModelVersion:

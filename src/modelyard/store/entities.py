@@ -68,6 +68,8 @@ class RegisteredModel:
     #: alias -> version number
     aliases: dict[str, int] = field(default_factory=dict)
     latest_version: int | None = None
+    #: aliases only a caller with ``manage`` may move or delete (enforced by the server)
+    protected_aliases: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly form."""
@@ -79,6 +81,7 @@ class RegisteredModel:
             "tags": dict(self.tags),
             "aliases": dict(self.aliases),
             "latest_version": self.latest_version,
+            "protected_aliases": list(self.protected_aliases),
         }
 
 

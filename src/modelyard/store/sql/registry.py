@@ -15,6 +15,7 @@ from modelyard.errors import (
     ModelVersionNotFound,
     RegisteredModelNotFound,
 )
+from modelyard.format.content import FileEntry
 from modelyard.store.entities import (
     AliasChange,
     ModelVersion,
@@ -36,9 +37,12 @@ from modelyard.store.sql.engine import Database
 from modelyard.store.sql.schema import (
     alias_history,
     model_aliases,
+    model_grants,
     model_tags,
     model_versions,
+    protected_aliases,
     registered_models,
+    version_files,
     version_tags,
 )
 
@@ -209,7 +213,16 @@ class RegistryQueries:
         with self.db.write() as conn:
             model_id = self._model_id(conn, name)
             # Explicit child deletes: correct even where foreign keys are not enforced.
-            for table in (alias_history, model_aliases, version_tags, model_versions, model_tags):
+            for table in (
+                alias_history,
+                model_aliases,
+                version_tags,
+                version_files,
+                model_versions,
+                model_tags,
+                model_grants,
+                protected_aliases,
+            ):
                 conn.execute(sa.delete(table).where(table.c.model_id == model_id))
             conn.execute(sa.delete(registered_models).where(_M.model_id == model_id))
 
@@ -247,8 +260,12 @@ class RegistryQueries:
         description: str | None = None,
         tags: Mapping[str, str] | None = None,
         created_by: str | None = None,
+        files: Sequence[FileEntry] | None = None,
     ) -> ModelVersion:
-        """The next version of ``name`` (the model is created if missing), pinned to ``digest``."""
+        """The next version of ``name`` (the model is created if missing), pinned to ``digest``.
+
+        ``files`` is the version's file list (its content manifest), recorded beside it.
+        """
         now = now_millis()
         with self.db.write() as conn:
             insert_ignore(
@@ -286,6 +303,20 @@ class RegistryQueries:
                     [
                         {"model_id": model_id, "version": version, "key": k, "value": v}
                         for k, v in tags.items()
+                    ],
+                )
+            if files:
+                conn.execute(
+                    sa.insert(version_files),
+                    [
+                        {
+                            "model_id": model_id,
+                            "version": version,
+                            "path": f.path,
+                            "size": f.size,
+                            "sha256": f.sha256,
+                        }
+                        for f in files
                     ],
                 )
         when = from_millis(now)
@@ -413,11 +444,12 @@ class RegistryQueries:
             conn.execute(
                 sa.delete(model_aliases).where(a.model_id == model_id, a.version == version)
             )
-            conn.execute(
-                sa.delete(version_tags).where(
-                    version_tags.c.model_id == model_id, version_tags.c.version == version
+            for table in (version_tags, version_files):
+                conn.execute(
+                    sa.delete(table).where(
+                        table.c.model_id == model_id, table.c.version == version
+                    )
                 )
-            )
             conn.execute(
                 sa.delete(model_versions).where(_V.model_id == model_id, _V.version == version)
             )
@@ -622,6 +654,12 @@ class RegistryQueries:
                 .group_by(_V.model_id)
             ).all()
         )
+        protected: dict[int, list[str]] = defaultdict(list)
+        p = protected_aliases.c
+        for pr in conn.execute(
+            sa.select(p.model_id, p.alias).where(p.model_id.in_(ids)).order_by(p.alias)
+        ):
+            protected[pr.model_id].append(pr.alias)
         out = []
         for r in rows:
             created, updated = from_millis(r.created_at), from_millis(r.updated_at)
@@ -636,6 +674,7 @@ class RegistryQueries:
                     tags=tags.get(r.model_id, {}),
                     aliases=dict(sorted(aliases.get(r.model_id, {}).items())),
                     latest_version=latest.get(r.model_id),
+                    protected_aliases=tuple(protected.get(r.model_id, ())),
                 )
             )
         return out

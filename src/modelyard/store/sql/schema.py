@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Float,
     ForeignKey,
@@ -27,6 +28,7 @@ from sqlalchemy import (
     Table,
     Text,
 )
+from sqlalchemy import false as sa_false
 
 from modelyard.store.sql.revision import SCHEMA_REVISION, SCHEMA_REVISIONS
 
@@ -34,11 +36,16 @@ __all__ = [
     "SCHEMA_REVISION",
     "SCHEMA_REVISIONS",
     "alias_history",
+    "audit_log",
+    "experiment_grants",
     "experiments",
+    "idempotency_keys",
     "metadata",
     "model_aliases",
+    "model_grants",
     "model_tags",
     "model_versions",
+    "protected_aliases",
     "registered_models",
     "run_artifacts",
     "run_latest_metrics",
@@ -46,6 +53,9 @@ __all__ = [
     "run_params",
     "run_tags",
     "runs",
+    "tokens",
+    "users",
+    "version_files",
     "version_tags",
 ]
 
@@ -146,7 +156,8 @@ run_artifacts = Table(
         "run_id", String(_RUN_ID), ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True
     ),
     Column("path", String(1000), primary_key=True),
-    Column("sha256", String(64), nullable=False),
+    # indexed in revision 0003: blob reads are authorised through the runs holding them
+    Column("sha256", String(64), nullable=False, index=True),
     Column("size", BigInteger, nullable=False),
 )
 
@@ -239,4 +250,130 @@ alias_history = Table(
     Column("changed_at", BigInteger, nullable=False),
     Column("changed_by", String(_NAME)),
     Index("ix_alias_history_model_id_alias", "model_id", "alias", "change_id"),
+)
+
+# -- added in revision 0003: the team server -------------------------------------------
+
+# Each version's files (the content manifest as rows): what blob reads are
+# authorised against, and what listings show without reading blobs.
+version_files = Table(
+    "version_files",
+    metadata,
+    Column("model_id", Integer, primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("path", String(1000), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False, index=True),
+    ForeignKeyConstraint(
+        ["model_id", "version"],
+        ["model_versions.model_id", "model_versions.version"],
+        ondelete="CASCADE",
+    ),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("user_id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(_NAME), nullable=False, unique=True),
+    # reader | writer | admin
+    Column("role", String(16), nullable=False),
+    Column("disabled", Boolean, nullable=False, server_default=sa_false()),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(_NAME)),
+)
+
+# Only a hash of each token is stored: the token itself is shown once, when made.
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("token_id", String(16), primary_key=True),
+    Column(
+        "user_id", Integer, ForeignKey("users.user_id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("name", String(_NAME)),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger),
+    Column("revoked_at", BigInteger),
+    Column("last_used_at", BigInteger),
+)
+
+# Grants are keyed by the resource's id, never its name, and go with it when it is
+# deleted: a model deleted and made again under the same name starts with none.
+model_grants = Table(
+    "model_grants",
+    metadata,
+    Column(
+        "model_id",
+        Integer,
+        ForeignKey("registered_models.model_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column(
+        "user_id", Integer, ForeignKey("users.user_id", ondelete="CASCADE"), primary_key=True
+    ),
+    # none | read | edit | manage
+    Column("permission", String(16), nullable=False),
+    Index("ix_model_grants_user_id", "user_id"),
+)
+
+experiment_grants = Table(
+    "experiment_grants",
+    metadata,
+    Column(
+        "experiment_id",
+        Integer,
+        ForeignKey("experiments.experiment_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column(
+        "user_id", Integer, ForeignKey("users.user_id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("permission", String(16), nullable=False),
+    Index("ix_experiment_grants_user_id", "user_id"),
+)
+
+# Aliases only `manage` may move or delete (e.g. champion).
+protected_aliases = Table(
+    "protected_aliases",
+    metadata,
+    Column(
+        "model_id",
+        Integer,
+        ForeignKey("registered_models.model_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("alias", String(_NAME), primary_key=True),
+)
+
+# Every write through the server. No foreign keys: the record outlives what it names.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("event_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("at", BigInteger, nullable=False, index=True),
+    Column("actor", String(_NAME)),
+    Column("action", String(64), nullable=False),
+    Column("target", String(1000), nullable=False),
+    # JSON: what changed (from -> to), never secrets
+    Column("detail", Text),
+    Column("request_id", String(32)),
+    Column("client", String(64)),
+    Index("ix_audit_log_actor_at", "actor", "at"),
+    Index("ix_audit_log_target_at", "target", "at"),
+)
+
+# A retried write with the same Idempotency-Key gets the first answer again.
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("user_id", Integer, primary_key=True),
+    Column("key", String(64), primary_key=True),
+    Column("route", String(128), nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    # NULL while the first attempt runs
+    Column("status", Integer),
+    Column("response", Text),
+    Column("created_at", BigInteger, nullable=False, index=True),
 )
