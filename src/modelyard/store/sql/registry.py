@@ -33,6 +33,7 @@ from modelyard.store.sql._sql import (
     keyed_exists,
     upsert,
 )
+from modelyard.store.sql.auth import visible_model
 from modelyard.store.sql.engine import Database
 from modelyard.store.sql.schema import (
     alias_history,
@@ -168,15 +169,24 @@ class RegistryQueries:
         filter_string: str | None = None,
         order_by: Sequence[str] | None = None,
         max_results: int = 100,
+        *,
+        offset: int = 0,
+        visible_to: int | None = None,
     ) -> list[RegisteredModel]:
-        """Registered models matching ``filter_string``, by name unless ``order_by`` says."""
+        """Registered models matching ``filter_string``, by name unless ``order_by`` says.
+
+        ``visible_to`` (a user id) leaves out models hidden from that user, in the query
+        itself, so a page is always full; ``offset`` skips that many matches.
+        """
         conds = parse_filter(filter_string, MODEL_FIELDS)
         keys = parse_order_by(order_by, MODEL_FIELDS)
         query = sa.select(registered_models)
         for cond in conds:
             query = query.where(self._model_condition(cond))
+        if visible_to is not None:
+            query = query.where(visible_model(visible_to))
         ordering = [_order(_MODEL_COLUMNS[k.key], k) for k in keys if k.entity == "attribute"]
-        query = query.order_by(*ordering, _M.name).limit(max_results)
+        query = query.order_by(*ordering, _M.name).limit(max_results).offset(offset)
         with self.db.read() as conn:
             return self._models(conn, list(conn.execute(query)))
 
@@ -391,8 +401,14 @@ class RegistryQueries:
         filter_string: str | None = None,
         order_by: Sequence[str] | None = None,
         max_results: int = 1000,
+        *,
+        offset: int = 0,
+        visible_to: int | None = None,
     ) -> list[ModelVersion]:
-        """Versions matching ``filter_string``; by name, newest version first by default."""
+        """Versions matching ``filter_string``; by name, newest version first by default.
+
+        ``visible_to`` and ``offset`` as for :meth:`search_registered_models`.
+        """
         conds = parse_filter(filter_string, VERSION_FIELDS)
         keys = parse_order_by(order_by, VERSION_FIELDS)
         query = sa.select(*_VERSION_SELECT).join_from(
@@ -400,8 +416,12 @@ class RegistryQueries:
         )
         for cond in conds:
             query = query.where(self._version_condition(cond))
+        if visible_to is not None:
+            query = query.where(visible_model(visible_to))
         ordering = [_order(_VERSION_COLUMNS[k.key], k) for k in keys if k.entity == "attribute"]
-        query = query.order_by(*ordering, _M.name, _V.version.desc()).limit(max_results)
+        query = (
+            query.order_by(*ordering, _M.name, _V.version.desc()).limit(max_results).offset(offset)
+        )
         with self.db.read() as conn:
             return self._versions(conn, list(conn.execute(query)))
 
@@ -446,9 +466,7 @@ class RegistryQueries:
             )
             for table in (version_tags, version_files):
                 conn.execute(
-                    sa.delete(table).where(
-                        table.c.model_id == model_id, table.c.version == version
-                    )
+                    sa.delete(table).where(table.c.model_id == model_id, table.c.version == version)
                 )
             conn.execute(
                 sa.delete(model_versions).where(_V.model_id == model_id, _V.version == version)

@@ -32,6 +32,7 @@ from modelyard.store.sql._sql import (
     keyed_exists,
     upsert,
 )
+from modelyard.store.sql.auth import visible_experiment
 from modelyard.store.sql.engine import Database
 from modelyard.store.sql.schema import (
     experiments,
@@ -97,10 +98,13 @@ class RunQueries:
                 raise ExperimentNotFound(name, suggestions=close_matches(name, names))
         return _experiment(row)
 
-    def list_experiments(self) -> list[Experiment]:
-        """Every experiment, by name."""
+    def list_experiments(self, *, visible_to: int | None = None) -> list[Experiment]:
+        """Every experiment (not hidden from the user ``visible_to``), by name."""
+        query = sa.select(experiments).order_by(experiments.c.name)
+        if visible_to is not None:
+            query = query.where(visible_experiment(visible_to, experiments.c.experiment_id))
         with self.db.read() as conn:
-            rows = conn.execute(sa.select(experiments).order_by(experiments.c.name))
+            rows = conn.execute(query)
             return [_experiment(r) for r in rows]
 
     # -- runs ----------------------------------------------------------------------
@@ -165,17 +169,30 @@ class RunQueries:
         filter_string: str | None = None,
         order_by: Sequence[str] | None = None,
         max_results: int = 1000,
+        *,
+        offset: int = 0,
+        visible_to: int | None = None,
     ) -> list[Run]:
-        """Runs matching ``filter_string``; newest first unless ``order_by`` says otherwise."""
+        """Runs matching ``filter_string``; newest first unless ``order_by`` says otherwise.
+
+        ``visible_to`` (a user id) leaves out runs of experiments hidden from that user,
+        in the query; ``offset`` skips that many matches.
+        """
         conds = parse_filter(filter_string, RUN_FIELDS)
         keys = parse_order_by(order_by, RUN_FIELDS)
         query = self._run_select()
         if experiment_ids is not None:
             query = query.where(_R.experiment_id.in_(list(experiment_ids)))
+        if visible_to is not None:
+            query = query.where(visible_experiment(visible_to, _R.experiment_id))
         for cond in conds:
             query = query.where(_run_condition(cond))
         ordering = [_run_order(k) for k in keys]
-        query = query.order_by(*ordering, _R.start_time.desc(), _R.run_id).limit(max_results)
+        query = (
+            query.order_by(*ordering, _R.start_time.desc(), _R.run_id)
+            .limit(max_results)
+            .offset(offset)
+        )
         with self.db.read() as conn:
             return self._runs(conn, list(conn.execute(query)))
 
