@@ -23,13 +23,13 @@ from __future__ import annotations
 import contextvars
 import datetime as _dt
 import os
-import re
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from modelyard._keys import check_key, check_strings
 from modelyard.errors import TrackingError
 from modelyard.format.content import FileEntry
 from modelyard.format.signature import Signature
@@ -60,9 +60,6 @@ __all__ = [
 ]
 
 DEFAULT_EXPERIMENT = "Default"
-_KEY = re.compile(r"^[\w\-. /:]+$")
-_MAX_KEY = 250
-_MAX_PARAM = 6000
 
 _stack: contextvars.ContextVar[tuple[ActiveRun, ...]] = contextvars.ContextVar(
     "modelyard_active_runs", default=()
@@ -221,7 +218,7 @@ def start_run(
         name=run_name,
         parent_run_id=stack[-1].run_id if stack else None,
         created_by=current_user(),
-        tags=_strings(tags, "tag") if tags else None,
+        tags=check_strings(tags, "tag") if tags else None,
     )
     active = ActiveRun(run, yard)
     _stack.set((*stack, active))
@@ -398,31 +395,8 @@ def _require_run(what: str) -> ActiveRun:
     return run
 
 
-def _key(key: object, what: str) -> str:
-    if not isinstance(key, str) or not key:
-        raise TrackingError(f"{what} keys must be non-empty strings, got {key!r}")
-    if len(key) > _MAX_KEY:
-        raise TrackingError(f"{what} key {key[:40]!r}... is longer than {_MAX_KEY} characters")
-    if not _KEY.match(key) or ".." in key.split("/") or key.startswith("/"):
-        raise TrackingError(
-            f"{what} key {key!r} may only contain letters, digits, '_', '-', '.', ' ', ':' "
-            "and '/' (no '..' segment, no leading '/')"
-        )
-    return key
-
-
-def _strings(values: Mapping[str, Any], what: str) -> dict[str, str]:
-    out = {}
-    for k, v in values.items():
-        text = str(v)
-        if what == "param" and len(text) > _MAX_PARAM:
-            raise TrackingError(f"param {k!r} is longer than {_MAX_PARAM} characters")
-        out[_key(k, what)] = text
-    return out
-
-
 def _log_params(run: ActiveRun, params: Mapping[str, Any]) -> None:
-    run.yard.metadata.log_params(run.run_id, _strings(params, "param"))
+    run.yard.metadata.log_params(run.run_id, check_strings(params, "param"))
 
 
 def _log_metrics(
@@ -439,12 +413,12 @@ def _log_metrics(
             raise TrackingError(
                 f"metric {key!r} must be a number, got {type(value).__name__}"
             ) from None
-        values.append(Metric(_key(key, "metric"), number, step, when))
+        values.append(Metric(check_key(key, "metric"), number, step, when))
     run.yard.metadata.log_metrics(run.run_id, values)
 
 
 def _set_tags(run: ActiveRun, tags: Mapping[str, Any]) -> None:
-    run.yard.metadata.set_tags(run.run_id, _strings(tags, "tag"))
+    run.yard.metadata.set_tags(run.run_id, check_strings(tags, "tag"))
 
 
 def _log_files(
