@@ -45,3 +45,18 @@ def friendly_errors(fn: F) -> F:
             raise click.ClickException(str(exc)) from exc
 
     return wrapper  # type: ignore[return-value]
+
+
+def setup_logging() -> None:
+    """modelyard's log lines on stderr, for the long-running commands (serve, server)."""
+    import logging
+    import sys
+
+    logger = logging.getLogger("modelyard")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s [%(process)d] %(levelname)s %(message)s", "%H:%M:%S")
+        )
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import logging
-import sys
-
 import click
 
-from modelyard.cli._output import friendly_errors
+from modelyard.cli._output import friendly_errors, setup_logging
 
 
 @click.command()
@@ -121,7 +118,7 @@ def serve(  # noqa: PLR0917 - click passes every option positionally by name
     from modelyard.serving.server import ServeOptions
     from modelyard.serving.server import serve as run
 
-    _setup_logging()
+    setup_logging()
     settings = AppSettings(
         timeout=timeout,
         max_body_bytes=int(max_body_size * 1024 * 1024),
@@ -144,14 +141,3 @@ def serve(  # noqa: PLR0917 - click passes every option positionally by name
         run(list(uris), options)
     except (ValueError, OSError) as exc:
         raise click.ClickException(str(exc)) from exc
-
-
-def _setup_logging() -> None:
-    logger = logging.getLogger("modelyard")
-    if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(
-            logging.Formatter("%(asctime)s [%(process)d] %(levelname)s %(message)s", "%H:%M:%S")
-        )
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)

@@ -12,18 +12,15 @@ for its workers and exits 0.
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import logging
-import os
-import signal
 import socket
 import sys
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from modelyard._asgi_run import bind_socket, run_prefork, run_uvicorn
 from modelyard.serving._access_log import AccessLog
 from modelyard.serving.app import AppSettings, ScoringApp
 from modelyard.serving.slot import Loaded, ModelSlot, check_name, load_served, served_name
@@ -32,9 +29,6 @@ from modelyard.serving.watcher import follows
 __all__ = ["ServeOptions", "bind_socket", "build_app", "load_all", "serve"]
 
 log = logging.getLogger("modelyard.serving")
-
-#: a worker that dies is restarted, but not more often than this many times a minute
-_MAX_RESTARTS_PER_MIN = 5
 
 
 @dataclass(frozen=True)
@@ -118,24 +112,6 @@ def build_app(slots: Sequence[ModelSlot], options: ServeOptions) -> ScoringApp:
     )
 
 
-def bind_socket(host: str, port: int) -> socket.socket:
-    """A listening TCP socket (``port=0`` picks a free one)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # proto must say TCP: asyncio only sets TCP_NODELAY on accepted sockets whose proto
-    # is IPPROTO_TCP, and without it every keep-alive response waits ~40 ms for Nagle
-    # (the same cause as uvicorn's "--workers N loses TCP_NODELAY").
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise OSError(exc.errno, f"cannot listen on {host}:{port}: {exc.strerror}") from None
-    sock.listen(2048)
-    sock.set_inheritable(True)
-    return sock
-
-
 def serve(
     targets: Sequence[str],
     options: ServeOptions,
@@ -177,37 +153,10 @@ def serve(
         sock.close()
 
 
-def _uvicorn_config(app: ScoringApp, options: ServeOptions) -> Any:
-    import uvicorn
-
-    return uvicorn.Config(
-        app,
-        lifespan="on",
-        access_log=False,
-        server_header=False,
-        log_level="warning",
-        timeout_graceful_shutdown=int(options.settings.timeout) + 5,
-        # a Python-side parser only when the fast ones are missing
-        http="auto",
-        loop="auto",
-    )
-
-
 def _run_worker(sock: socket.socket, slots: Sequence[ModelSlot], options: ServeOptions) -> None:
-    import uvicorn
-
     app = build_app(slots, options)
-    server = uvicorn.Server(_uvicorn_config(app, options))
-    # uvicorn drains on SIGTERM/SIGINT, then re-raises the signal against the handler
-    # that was installed before it: make that one a no-op so a drained server exits 0.
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, _drained)
-    server.run(sockets=[sock])
+    run_uvicorn(app, sock, drain_seconds=int(options.settings.timeout) + 5)
     log.info("stopped")
-
-
-def _drained(signum: int, frame: Any) -> None:
-    """Handler left in place after uvicorn's: the drain has happened already."""
 
 
 def _own_model_processes(slots: Sequence[ModelSlot]) -> None:
@@ -232,57 +181,10 @@ def _release_model_processes(slots: Sequence[ModelSlot]) -> None:
 
 
 def _prefork(sock: socket.socket, slots: Sequence[ModelSlot], options: ServeOptions) -> None:
-    children: dict[int, int] = {}
-    stopping = False
-    restarts: list[float] = []
+    def child(index: int) -> None:  # pragma: no cover - runs in the child
+        _own_model_processes(slots)
+        _run_worker(sock, slots, options)
 
-    def spawn(index: int) -> None:
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - runs in the child
-            code = 0
-            try:
-                _own_model_processes(slots)
-                _run_worker(sock, slots, options)
-            except BaseException:
-                log.exception("worker %d failed", index)
-                code = 1
-            finally:
-                logging.shutdown()
-                os._exit(code)
-        children[pid] = index
-
-    def stop(signum: int, frame: Any) -> None:
-        nonlocal stopping
-        if not stopping:
-            log.info("draining %d worker(s)", len(children))
-        stopping = True
-        for pid in list(children):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    for i in range(options.workers):
-        spawn(i)
     # Models in their own environments were started here to check them before
-    # listening; every worker now runs its own copies, so these would only idle.
-    _release_model_processes(slots)
-    while children:
-        try:
-            pid, status = os.wait()
-        except ChildProcessError:
-            break
-        except InterruptedError:  # pragma: no cover - PEP 475 retries wait()
-            continue
-        index = children.pop(pid, None)
-        if index is None or stopping:
-            continue
-        now = time.monotonic()
-        restarts[:] = [t for t in restarts if now - t < 60] + [now]
-        code = os.waitstatus_to_exitcode(status)
-        if len(restarts) > _MAX_RESTARTS_PER_MIN:
-            log.error("worker %d exited (%d) too often; stopping the server", index, code)
-            stop(signal.SIGTERM, None)
-            continue
-        log.warning("worker %d exited (%d); starting a new one", index, code)
-        spawn(index)
+    # listening; every worker then runs its own copies, so these would only idle.
+    run_prefork(options.workers, child, after_spawn=lambda: _release_model_processes(slots))

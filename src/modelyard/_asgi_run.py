@@ -1,0 +1,144 @@
+"""Running an ASGI app: one process, or pre-forked workers on one inherited socket.
+
+Shared by ``modelyard serve`` (scoring) and ``modelyard server`` (the yard).
+SIGTERM or Ctrl-C drains: each worker stops accepting connections, finishes
+the requests in flight and exits; the parent waits for its workers and exits
+0. A worker that dies is replaced, but not more than a few times a minute.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["TlsFiles", "bind_socket", "run_prefork", "run_uvicorn"]
+
+log = logging.getLogger("modelyard")
+
+#: a worker that dies is restarted, but not more often than this many times a minute
+_MAX_RESTARTS_PER_MIN = 5
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """A certificate chain and its key, for HTTPS."""
+
+    certfile: str
+    keyfile: str
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket (``port=0`` picks a free one)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # proto must say TCP: asyncio only sets TCP_NODELAY on accepted sockets whose proto
+    # is IPPROTO_TCP, and without it every keep-alive response waits ~40 ms for Nagle
+    # (the same cause as uvicorn's "--workers N loses TCP_NODELAY").
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise OSError(exc.errno, f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def run_uvicorn(
+    app: Any, sock: socket.socket, *, drain_seconds: int, tls: TlsFiles | None = None
+) -> None:
+    """Serve ``app`` on ``sock`` in this process until SIGTERM / Ctrl-C (then drain)."""
+    import uvicorn
+
+    config = uvicorn.Config(
+        app,
+        lifespan="on",
+        access_log=False,
+        server_header=False,
+        log_level="warning",
+        timeout_graceful_shutdown=drain_seconds,
+        # a Python-side parser only when the fast ones are missing
+        http="auto",
+        loop="auto",
+        ssl_certfile=tls.certfile if tls else None,
+        ssl_keyfile=tls.keyfile if tls else None,
+    )
+    server = uvicorn.Server(config)
+    # uvicorn drains on SIGTERM/SIGINT, then re-raises the signal against the handler
+    # that was installed before it: make that one a no-op so a drained server exits 0.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _drained)
+    server.run(sockets=[sock])
+
+
+def _drained(signum: int, frame: Any) -> None:
+    """Handler left in place after uvicorn's: the drain has happened already."""
+
+
+def run_prefork(
+    workers: int,
+    child: Callable[[int], None],
+    *,
+    after_spawn: Callable[[], None] | None = None,
+) -> None:
+    """Fork ``workers`` children each running ``child(index)``; supervise until stopped."""
+    children: dict[int, int] = {}
+    stopping = False
+    restarts: list[float] = []
+
+    def spawn(index: int) -> None:
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child
+            code = 0
+            try:
+                child(index)
+            except BaseException:
+                log.exception("worker %d failed", index)
+                code = 1
+            finally:
+                logging.shutdown()
+                os._exit(code)
+        children[pid] = index
+
+    def stop(signum: int, frame: Any) -> None:
+        nonlocal stopping
+        if not stopping:
+            log.info("draining %d worker(s)", len(children))
+        stopping = True
+        for pid in list(children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for i in range(workers):
+        spawn(i)
+    if after_spawn is not None:
+        after_spawn()
+    while children:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        except InterruptedError:  # pragma: no cover - PEP 475 retries wait()
+            continue
+        index = children.pop(pid, None)
+        if index is None or stopping:
+            continue
+        now = time.monotonic()
+        restarts[:] = [t for t in restarts if now - t < 60] + [now]
+        code = os.waitstatus_to_exitcode(status)
+        if len(restarts) > _MAX_RESTARTS_PER_MIN:
+            log.error("worker %d exited (%d) too often; stopping the server", index, code)
+            stop(signal.SIGTERM, None)
+            continue
+        log.warning("worker %d exited (%d); starting a new one", index, code)
+        spawn(index)
