@@ -17,7 +17,7 @@ first open, so ``import modelyard`` stays light.
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
@@ -96,6 +96,22 @@ class ArtifactStore(Protocol):
 
     def exists(self, sha256: str) -> bool:
         """Whether a blob is stored."""
+        ...
+
+    def stat(self, sha256: str) -> BlobInfo | None:
+        """The blob's size without reading it; ``None`` when it is not stored."""
+        ...
+
+    def put_stream(
+        self, read: Callable[[int], bytes], *, sha256: str, size: int | None = None
+    ) -> BlobInfo:
+        """Store the bytes ``read(n)`` yields (``b""`` at the end), verified against
+        ``sha256`` (and ``size``) before the blob is visible; nothing is stored otherwise."""
+        ...
+
+    def iter_bytes(self, sha256: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        """Bytes ``start..end`` (end exclusive) of a blob, unverified (for readers that
+        verify, such as a server's clients)."""
         ...
 
     def read_bytes(self, sha256: str) -> bytes:
@@ -333,6 +349,8 @@ _BUILTINS = {
     "file": "modelyard.store.sql:open_stores",
     "sqlite": "modelyard.store.sql:open_stores",
     "postgresql": "modelyard.store.sql:open_stores",
+    "http": "modelyard.store.rest:open_stores",
+    "https": "modelyard.store.rest:open_stores",
 }
 
 

@@ -16,8 +16,9 @@ import hashlib
 import os
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from modelyard.errors import IntegrityError
 from modelyard.store import BlobInfo
@@ -85,6 +86,47 @@ class LocalBlobStore:
             self._write(lambda _n: next(chunks), info)
         return info
 
+    def stat(self, sha256: str) -> BlobInfo | None:
+        """The blob's size without reading it; ``None`` when it is not stored."""
+        try:
+            return BlobInfo(sha256, self.path(sha256).stat().st_size)
+        except FileNotFoundError:
+            return None
+
+    def put_stream(
+        self, read: Callable[[int], bytes], *, sha256: str, size: int | None = None
+    ) -> BlobInfo:
+        """Store bytes pulled from ``read`` (``b""`` at the end), verified before they are
+        visible: :class:`IntegrityError` and nothing stored if they do not hash to ``sha256``
+        (or add up to ``size``). A blob already stored is not written again."""
+        existing = self.stat(sha256)
+        if existing is not None:
+            return existing
+        counted = 0
+
+        def counting(n: int) -> bytes:
+            nonlocal counted
+            chunk = read(n)
+            counted += len(chunk)
+            if size is not None and counted > size:
+                raise IntegrityError(self.root, f"sha256/{sha256}", "is longer than declared")
+            return chunk
+
+        self.path(sha256)  # checks the name before anything is read
+        self._write(counting, BlobInfo(sha256, size or 0), size=size)
+        return BlobInfo(sha256, counted)
+
+    def iter_bytes(self, sha256: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        """Bytes ``start..end`` (end exclusive) of a blob, unverified: for a reader who
+        verifies (a client of the server)."""
+        try:
+            fh = open(self.path(sha256), "rb")  # noqa: SIM115 - closed by the generator
+        except FileNotFoundError:
+            raise IntegrityError(
+                self.root, f"sha256/{sha256}", "is missing from the blob store"
+            ) from None
+        return _chunks(fh, start, end)
+
     def read_bytes(self, sha256: str) -> bytes:
         """The blob's content; :class:`IntegrityError` if it does not match its name."""
         target = self.path(sha256)
@@ -125,7 +167,9 @@ class LocalBlobStore:
             dest.unlink(missing_ok=True)
             raise IntegrityError(self.root, f"sha256/{sha256}", "is corrupt (its sha256 differs)")
 
-    def _write(self, read: Callable[[int], bytes], info: BlobInfo) -> None:
+    def _write(
+        self, read: Callable[[int], bytes], info: BlobInfo, *, size: int | None = None
+    ) -> None:
         target = self.path(info.sha256)
         tmp_dir = self.root / "tmp"
         tmp_dir.mkdir(parents=True, exist_ok=True)
@@ -133,12 +177,18 @@ class LocalBlobStore:
         tmp = tmp_dir / f"{info.sha256[:16]}-{uuid.uuid4().hex}"
         h = hashlib.sha256()
         try:
+            written = 0
             with open(tmp, "xb") as out:
                 while chunk := read(_CHUNK):
                     h.update(chunk)
                     out.write(chunk)
+                    written += len(chunk)
                 out.flush()
                 os.fsync(out.fileno())
+            if size is not None and written != size:
+                raise IntegrityError(
+                    self.root, f"sha256/{info.sha256}", f"has {written} bytes, not {size}"
+                )
             if h.hexdigest() != info.sha256:
                 raise IntegrityError(
                     self.root, f"sha256/{info.sha256}", "changed while it was being stored"
@@ -149,3 +199,16 @@ class LocalBlobStore:
             os.replace(tmp, target)
         finally:
             tmp.unlink(missing_ok=True)
+
+
+def _chunks(fh: BinaryIO, start: int, end: int | None) -> Iterator[bytes]:
+    with fh:
+        fh.seek(start)
+        left = None if end is None else max(end - start, 0)
+        while left is None or left > 0:
+            chunk = fh.read(_CHUNK if left is None else min(_CHUNK, left))
+            if not chunk:
+                return
+            if left is not None:
+                left -= len(chunk)
+            yield chunk

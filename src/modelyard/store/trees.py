@@ -14,7 +14,7 @@ from pathlib import Path
 
 from modelyard.errors import ArtifactNotFound, IntegrityError, ModelFormatError, ModelNotFound
 from modelyard.format.content import ContentManifest, FileEntry
-from modelyard.store import ArtifactStore, MetadataStore
+from modelyard.store import ArtifactStore, BlobInfo, MetadataStore
 from modelyard.store._suggest import close_matches
 
 __all__ = [
@@ -75,8 +75,12 @@ def store_directory(artifacts: ArtifactStore, root: Path) -> ContentManifest:
         manifest = ContentManifest.build(root)
     else:
         manifest.verify(root)
-    for entry in manifest.entries:
-        artifacts.put_file(root / entry.path, sha256=entry.sha256)
+    put_files = getattr(artifacts, "put_files", None)
+    if put_files is not None:  # a remote store: one question for which blobs it lacks
+        put_files([(root / e.path, BlobInfo(e.sha256, e.size)) for e in manifest.entries])
+    else:
+        for entry in manifest.entries:
+            artifacts.put_file(root / entry.path, sha256=entry.sha256)
     store_manifest(artifacts, manifest)
     return manifest
 
