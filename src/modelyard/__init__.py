@@ -7,6 +7,7 @@
 
 from modelyard._version import __version__
 from modelyard.errors import (
+    AccessDenied,
     AliasNotFound,
     AlreadyExists,
     ArtifactNotFound,
@@ -34,6 +35,7 @@ from modelyard.errors import (
     SchemaError,
     SchemaMismatch,
     ScoringError,
+    ServerError,
     TrackingError,
     UnknownFlavor,
     UntrustedTypes,
@@ -95,6 +97,7 @@ from modelyard.tracking import (
 from modelyard.yard import Yard, get_yard, set_yard
 
 __all__ = [
+    "AccessDenied",
     "ActiveRun",
     "AliasChange",
     "AliasNotFound",
@@ -139,6 +142,7 @@ __all__ = [
     "SchemaError",
     "SchemaMismatch",
     "ScoringError",
+    "ServerError",
     "Signature",
     "TensorSpec",
     "TrackingError",

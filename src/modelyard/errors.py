@@ -14,7 +14,9 @@ The hierarchy::
     │   └── YardNotFound           no yard where the URI points (nothing stored yet)
     ├── YardError                  the yard cannot be opened, read or written as asked
     │   ├── AlreadyExists          a registered model or experiment with that name exists
-    │   └── SchemaMismatch         the yard's database schema is newer than this modelyard
+    │   ├── SchemaMismatch         the yard's database schema is newer than this modelyard
+    │   ├── AccessDenied           a yard server refused the token (401) or the action (403)
+    │   └── ServerError            a yard server's answer that is no error of these kinds
     ├── TrackingError              a run cannot take what was logged (no active run, ...)
     ├── InvalidFilter              a search filter or order_by string cannot be parsed
     ├── ModelFormatError           the model directory is not a valid model
@@ -50,6 +52,7 @@ if TYPE_CHECKING:
     from modelyard.loading.check import EnvironmentReport
 
 __all__ = [
+    "AccessDenied",
     "AliasNotFound",
     "AlreadyExists",
     "ArtifactNotFound",
@@ -77,6 +80,7 @@ __all__ = [
     "SchemaError",
     "SchemaMismatch",
     "ScoringError",
+    "ServerError",
     "TrackingError",
     "UnknownFlavor",
     "UntrustedTypes",
@@ -263,6 +267,41 @@ class SchemaMismatch(YardError):
             f"the yard at {location!r} has schema revision {revision!r}, which this modelyard "
             f"does not know (it knows {', '.join(self.known)}); upgrade modelyard to use it"
         )
+
+
+class AccessDenied(YardError, PermissionError):
+    """A yard server refused the request: no valid token (401) or not allowed (403)."""
+
+    def __init__(self, url: str, status: int, code: str, message: str) -> None:
+        self.url = url
+        self.status = status
+        self.code = code
+        super().__init__(f"{message} ({url})")
+
+
+class ServerError(YardError):
+    """A yard server answered with an error this client has no better class for.
+
+    ``status`` is the HTTP status, ``code`` the server's stable error code and
+    ``field`` the request field it names, if any.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        field: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        self.url = url
+        self.status = status
+        self.code = code
+        self.field = field
+        self.request_id = request_id
+        super().__init__(f"{message} ({url}, HTTP {status})")
 
 
 class TrackingError(ModelyardError, ValueError):

@@ -1,0 +1,557 @@
+"""The REST API's wire format: what ``modelyard server`` and its client exchange.
+
+One definition per message, as :mod:`msgspec` structs, used by both sides:
+the server decodes requests strictly (an unknown field, a wrong type or a
+missing field is a 400 naming the field) and the client decodes answers into
+the same types. Times are integer milliseconds since the epoch. Metric values
+that JSON cannot spell (NaN, infinities) travel as the strings ``"NaN"``,
+``"Infinity"`` and ``"-Infinity"``.
+
+Errors travel as ``{"error": {"code", "message", "field", "detail"}}``;
+:func:`error_body` builds one from a :class:`~modelyard.errors.ModelyardError`
+and :func:`raise_for_error` turns one back into the same exception class with
+the same context (``suggestions``, ``aliases``, ``versions``, ...).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+
+from modelyard import errors
+from modelyard.format.content import FileEntry
+from modelyard.store.entities import (
+    AliasChange,
+    Experiment,
+    Metric,
+    ModelVersion,
+    RegisteredModel,
+    ResolvedVersion,
+    Run,
+    from_millis,
+    to_millis,
+)
+
+__all__ = [
+    "API_PREFIX",
+    "AliasChangeOut",
+    "ErrorInfo",
+    "ExperimentOut",
+    "FileOut",
+    "MetricIO",
+    "ModelOut",
+    "ResolvedOut",
+    "RunOut",
+    "VersionOut",
+    "error_body",
+    "raise_for_error",
+]
+
+API_PREFIX = "/api/v1"
+
+
+class Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Base of every request body: unknown fields are refused."""
+
+
+class Out(msgspec.Struct, kw_only=True, omit_defaults=False):
+    """Base of every answer."""
+
+
+# -- answers ----------------------------------------------------------------------------
+
+
+class ModelOut(Out, kw_only=True):
+    name: str
+    description: str | None = None
+    created_at: int
+    updated_at: int
+    tags: dict[str, str] = {}
+    aliases: dict[str, int] = {}
+    latest_version: int | None = None
+    protected_aliases: list[str] = []
+
+
+class VersionOut(Out, kw_only=True):
+    name: str
+    version: int
+    digest: str
+    source: str
+    run_id: str | None = None
+    status: str
+    description: str | None = None
+    created_at: int
+    updated_at: int
+    created_by: str | None = None
+    tags: dict[str, str] = {}
+    aliases: list[str] = []
+
+
+class ResolvedOut(Out, kw_only=True):
+    name: str
+    version: int
+    digest: str
+    run_id: str | None = None
+
+
+class AliasChangeOut(Out, kw_only=True):
+    name: str
+    alias: str
+    from_version: int | None = None
+    to_version: int | None = None
+    changed_at: int
+    changed_by: str | None = None
+
+
+class ExperimentOut(Out, kw_only=True):
+    experiment_id: int
+    name: str
+    created_at: int
+
+
+class RunOut(Out, kw_only=True):
+    run_id: str
+    experiment_id: int
+    experiment: str
+    name: str | None = None
+    status: str
+    start_time: int
+    end_time: int | None = None
+    parent_run_id: str | None = None
+    created_by: str | None = None
+    params: dict[str, str] = {}
+    metrics: dict[str, float | str] = {}
+    tags: dict[str, str] = {}
+
+
+class MetricIO(Strict, kw_only=True):
+    key: str
+    value: float | str
+    step: int = 0
+    timestamp: int = 0
+
+
+class FileOut(Strict, kw_only=True):
+    path: str
+    size: int
+    sha256: str
+
+
+class ErrorInfo(Out, kw_only=True):
+    code: str
+    message: str
+    field: str | None = None
+    detail: dict[str, Any] = {}
+
+
+class ErrorBody(Out, kw_only=True):
+    error: ErrorInfo
+
+
+# -- conversions ------------------------------------------------------------------------
+
+
+def _ms(when: Any) -> int:
+    return to_millis(when)
+
+
+def _dt(ms: int) -> Any:
+    when = from_millis(ms)
+    assert when is not None
+    return when
+
+
+def model_out(m: RegisteredModel) -> ModelOut:
+    """Wire form of a registered model."""
+    return ModelOut(
+        name=m.name,
+        description=m.description,
+        created_at=_ms(m.created_at),
+        updated_at=_ms(m.updated_at),
+        tags=dict(m.tags),
+        aliases=dict(m.aliases),
+        latest_version=m.latest_version,
+        protected_aliases=list(m.protected_aliases),
+    )
+
+
+def model_in(m: ModelOut) -> RegisteredModel:
+    """A registered model from its wire form."""
+    return RegisteredModel(
+        name=m.name,
+        description=m.description,
+        created_at=_dt(m.created_at),
+        updated_at=_dt(m.updated_at),
+        tags=dict(m.tags),
+        aliases=dict(m.aliases),
+        latest_version=m.latest_version,
+        protected_aliases=tuple(m.protected_aliases),
+    )
+
+
+def version_out(v: ModelVersion) -> VersionOut:
+    """Wire form of a model version."""
+    return VersionOut(
+        name=v.name,
+        version=v.version,
+        digest=v.digest,
+        source=v.source,
+        run_id=v.run_id,
+        status=v.status,
+        description=v.description,
+        created_at=_ms(v.created_at),
+        updated_at=_ms(v.updated_at),
+        created_by=v.created_by,
+        tags=dict(v.tags),
+        aliases=list(v.aliases),
+    )
+
+
+def version_in(v: VersionOut) -> ModelVersion:
+    """A model version from its wire form."""
+    return ModelVersion(
+        name=v.name,
+        version=v.version,
+        digest=v.digest,
+        source=v.source,
+        run_id=v.run_id,
+        status=v.status,
+        description=v.description,
+        created_at=_dt(v.created_at),
+        updated_at=_dt(v.updated_at),
+        created_by=v.created_by,
+        tags=dict(v.tags),
+        aliases=tuple(v.aliases),
+    )
+
+
+def resolved_out(r: ResolvedVersion) -> ResolvedOut:
+    """Wire form of a resolved reference."""
+    return ResolvedOut(name=r.name, version=r.version, digest=r.digest, run_id=r.run_id)
+
+
+def resolved_in(r: ResolvedOut) -> ResolvedVersion:
+    """A resolved reference from its wire form."""
+    return ResolvedVersion(r.name, r.version, r.digest, r.run_id)
+
+
+def change_out(c: AliasChange) -> AliasChangeOut:
+    """Wire form of an alias move."""
+    return AliasChangeOut(
+        name=c.name,
+        alias=c.alias,
+        from_version=c.from_version,
+        to_version=c.to_version,
+        changed_at=_ms(c.changed_at),
+        changed_by=c.changed_by,
+    )
+
+
+def change_in(c: AliasChangeOut) -> AliasChange:
+    """An alias move from its wire form."""
+    return AliasChange(
+        c.name, c.alias, c.from_version, c.to_version, _dt(c.changed_at), c.changed_by
+    )
+
+
+def experiment_out(e: Experiment) -> ExperimentOut:
+    """Wire form of an experiment."""
+    return ExperimentOut(experiment_id=e.experiment_id, name=e.name, created_at=_ms(e.created_at))
+
+
+def experiment_in(e: ExperimentOut) -> Experiment:
+    """An experiment from its wire form."""
+    return Experiment(e.experiment_id, e.name, _dt(e.created_at))
+
+
+def number_out(value: float) -> float | str:
+    """A float JSON can carry: NaN and infinities as strings."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    return value
+
+
+def number_in(value: float | str, field: str = "value") -> float:
+    """A float from :func:`number_out`'s form; :class:`ValueError` naming ``field``."""
+    if isinstance(value, str):
+        spelled = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+        if value not in spelled:
+            raise ValueError(f"{field}: {value!r} is not a number (nor NaN, Infinity, -Infinity)")
+        return spelled[value]
+    return float(value)
+
+
+def run_out(r: Run) -> RunOut:
+    """Wire form of a run."""
+    return RunOut(
+        run_id=r.run_id,
+        experiment_id=r.experiment_id,
+        experiment=r.experiment,
+        name=r.name,
+        status=r.status,
+        start_time=_ms(r.start_time),
+        end_time=_ms(r.end_time) if r.end_time else None,
+        parent_run_id=r.parent_run_id,
+        created_by=r.created_by,
+        params=dict(r.params),
+        metrics={k: number_out(v) for k, v in r.metrics.items()},
+        tags=dict(r.tags),
+    )
+
+
+def run_in(r: RunOut) -> Run:
+    """A run from its wire form."""
+    return Run(
+        run_id=r.run_id,
+        experiment_id=r.experiment_id,
+        experiment=r.experiment,
+        name=r.name,
+        status=r.status,
+        start_time=_dt(r.start_time),
+        end_time=from_millis(r.end_time),
+        parent_run_id=r.parent_run_id,
+        created_by=r.created_by,
+        params=dict(r.params),
+        metrics={k: number_in(v) for k, v in r.metrics.items()},
+        tags=dict(r.tags),
+    )
+
+
+def metric_out(m: Metric) -> MetricIO:
+    """Wire form of a metric value."""
+    return MetricIO(key=m.key, value=number_out(m.value), step=m.step, timestamp=m.timestamp)
+
+
+def metric_in(m: MetricIO) -> Metric:
+    """A metric value from its wire form."""
+    return Metric(m.key, number_in(m.value, f"metric {m.key!r}"), m.step, m.timestamp)
+
+
+def file_out(f: FileEntry) -> FileOut:
+    """Wire form of a file entry."""
+    return FileOut(path=f.path, size=f.size, sha256=f.sha256)
+
+
+def file_in(f: FileOut) -> FileEntry:
+    """A file entry from its wire form."""
+    return FileEntry(f.path, f.size, f.sha256)
+
+
+# -- errors -----------------------------------------------------------------------------
+
+# code -> (exception class, HTTP status). The status is what a client could
+# retry on: every client mistake is a 4xx.
+_ERRORS: dict[str, tuple[type[errors.ModelyardError], int]] = {
+    "registered_model_not_found": (errors.RegisteredModelNotFound, 404),
+    "model_version_not_found": (errors.ModelVersionNotFound, 404),
+    "alias_not_found": (errors.AliasNotFound, 404),
+    "experiment_not_found": (errors.ExperimentNotFound, 404),
+    "run_not_found": (errors.RunNotFound, 404),
+    "artifact_not_found": (errors.ArtifactNotFound, 404),
+    "not_found": (errors.ModelNotFound, 404),
+    "already_exists": (errors.AlreadyExists, 409),
+    "invalid_value": (errors.InvalidURI, 400),
+    "invalid_filter": (errors.InvalidFilter, 400),
+    "tracking_error": (errors.TrackingError, 400),
+    "schema_error": (errors.SchemaError, 400),
+    "integrity_error": (errors.IntegrityError, 400),
+    "model_format_error": (errors.ModelFormatError, 400),
+}
+
+
+def error_status(code: str) -> int | None:
+    """The HTTP status of a known error code."""
+    found = _ERRORS.get(code)
+    return found[1] if found else None
+
+
+def error_info(exc: errors.ModelyardError) -> ErrorInfo:
+    """The wire form of a modelyard error: a stable code, the message, the context."""
+    e = errors
+    if isinstance(exc, e.AliasNotFound):
+        return ErrorInfo(
+            code="alias_not_found",
+            message=str(exc),
+            field="alias",
+            detail={
+                "name": exc.name,
+                "alias": exc.alias,
+                "aliases": exc.aliases,
+                "suggestions": list(exc.suggestions),
+            },
+        )
+    if isinstance(exc, e.ModelVersionNotFound):
+        return ErrorInfo(
+            code="model_version_not_found",
+            message=str(exc),
+            field="version",
+            detail={"name": exc.name, "version": exc.version, "versions": list(exc.versions)},
+        )
+    if isinstance(exc, e.RegisteredModelNotFound):
+        return ErrorInfo(
+            code="registered_model_not_found",
+            message=str(exc),
+            field="name",
+            detail={"name": exc.name, "suggestions": list(exc.suggestions)},
+        )
+    if isinstance(exc, e.ExperimentNotFound):
+        return ErrorInfo(
+            code="experiment_not_found",
+            message=str(exc),
+            field="experiment",
+            detail={"name": exc.name, "suggestions": list(exc.suggestions)},
+        )
+    if isinstance(exc, e.RunNotFound):
+        return ErrorInfo(
+            code="run_not_found",
+            message=str(exc),
+            field="run_id",
+            detail={"run_id": exc.run_id, "suggestions": list(exc.suggestions)},
+        )
+    if isinstance(exc, e.ArtifactNotFound):
+        return ErrorInfo(
+            code="artifact_not_found",
+            message=str(exc),
+            field="path",
+            detail={
+                "owner": exc.owner,
+                "path": exc.path,
+                "suggestions": list(exc.suggestions),
+                "uri": exc.uri,
+            },
+        )
+    if isinstance(exc, e.ModelNotFound):
+        return ErrorInfo(
+            code="not_found", message=str(exc), detail={"uri": exc.uri, "reason": exc.reason}
+        )
+    if isinstance(exc, e.AlreadyExists):
+        return ErrorInfo(
+            code="already_exists",
+            message=str(exc),
+            field="name",
+            detail={"kind": exc.kind, "name": exc.name},
+        )
+    if isinstance(exc, e.InvalidURI):
+        return ErrorInfo(
+            code="invalid_value",
+            message=str(exc),
+            field=exc.part,
+            detail={"uri": exc.uri, "reason": exc.reason, "part": exc.part},
+        )
+    if isinstance(exc, e.InvalidFilter):
+        return ErrorInfo(
+            code="invalid_filter",
+            message=str(exc),
+            field="filter",
+            detail={"text": exc.text, "reason": exc.reason, "position": exc.position},
+        )
+    if isinstance(exc, e.TrackingError):
+        return ErrorInfo(code="tracking_error", message=str(exc))
+    if isinstance(exc, e.SchemaError):
+        return ErrorInfo(
+            code="schema_error",
+            message=str(exc),
+            field=exc.column,
+            detail={"column": exc.column, "expected": exc.expected, "received": exc.received},
+        )
+    if isinstance(exc, e.IntegrityError):
+        return ErrorInfo(
+            code="integrity_error",
+            message=str(exc),
+            field="sha256",
+            detail={"file": exc.file, "problem": exc.problem},
+        )
+    if isinstance(exc, e.ModelFormatError):
+        return ErrorInfo(code="model_format_error", message=str(exc))
+    raise TypeError(f"no wire form for {type(exc).__name__}")
+
+
+def error_body(info: ErrorInfo) -> bytes:
+    """The JSON body of an error answer."""
+    return msgspec.json.encode(ErrorBody(error=info))
+
+
+def _strs(value: Any) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
+def rebuild(info: ErrorInfo) -> errors.ModelyardError | None:
+    """The exception an error answer stands for, with its context; ``None`` if unknown."""
+    d: Mapping[str, Any] = info.detail or {}
+    e = errors
+    code = info.code
+    try:
+        if code == "alias_not_found":
+            return e.AliasNotFound(
+                str(d["name"]),
+                str(d["alias"]),
+                aliases={str(k): int(v) for k, v in dict(d.get("aliases") or {}).items()},
+                suggestions=_strs(d.get("suggestions")),
+            )
+        if code == "model_version_not_found":
+            version = d.get("version")
+            return e.ModelVersionNotFound(
+                str(d["name"]),
+                int(version) if version is not None else None,
+                versions=[int(v) for v in d.get("versions") or []],
+            )
+        if code == "registered_model_not_found":
+            return e.RegisteredModelNotFound(
+                str(d["name"]), suggestions=_strs(d.get("suggestions"))
+            )
+        if code == "experiment_not_found":
+            return e.ExperimentNotFound(str(d["name"]), suggestions=_strs(d.get("suggestions")))
+        if code == "run_not_found":
+            return e.RunNotFound(str(d["run_id"]), suggestions=_strs(d.get("suggestions")))
+        if code == "artifact_not_found":
+            return e.ArtifactNotFound(
+                str(d["owner"]),
+                str(d["path"]),
+                suggestions=_strs(d.get("suggestions")),
+                uri=str(d["uri"]) if d.get("uri") else None,
+            )
+        if code == "not_found":
+            return e.ModelNotFound(str(d.get("uri", "")), str(d.get("reason", info.message)))
+        if code == "already_exists":
+            return e.AlreadyExists(str(d["kind"]), str(d["name"]))
+        if code == "invalid_value":
+            return e.InvalidURI(
+                str(d.get("uri", "")), str(d.get("reason", info.message)), part=info.field
+            )
+        if code == "invalid_filter":
+            position = d.get("position")
+            return e.InvalidFilter(
+                str(d.get("text", "")),
+                str(d.get("reason", info.message)),
+                position=int(position) if position is not None else None,
+            )
+        if code == "tracking_error":
+            return e.TrackingError(info.message)
+        if code == "schema_error":
+            return e.SchemaError(
+                info.message,
+                column=d.get("column"),
+                expected=d.get("expected"),
+                received=d.get("received"),
+            )
+        if code == "integrity_error":
+            return e.IntegrityError(
+                "the yard server", str(d.get("file", "")), str(d.get("problem", info.message))
+            )
+        if code == "model_format_error":
+            return e.ModelFormatError(info.message)
+    except (KeyError, TypeError, ValueError):
+        return None
+    return None
+
+
+def raise_for_error(info: ErrorInfo) -> None:
+    """Raise the exception an error answer stands for (known codes only)."""
+    exc = rebuild(info)
+    if exc is not None:
+        raise exc
