@@ -16,6 +16,7 @@ from modelyard.cli._models import alias_group, models_group
 from modelyard.cli._predict import predict
 from modelyard.cli._runs import runs_group
 from modelyard.cli._serve import serve
+from modelyard.cli._server import audit_command, permission_group, server_group, token_group
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -32,3 +33,7 @@ main.add_command(models_group)
 main.add_command(alias_group)
 main.add_command(runs_group)
 main.add_command(db_group)
+main.add_command(server_group)
+main.add_command(token_group)
+main.add_command(permission_group)
+main.add_command(audit_command)

@@ -176,5 +176,20 @@ def alias_history(name: str, alias: str, as_json: bool) -> None:
     )
 
 
+@alias_group.command("protect")
+@click.argument("name")
+@click.argument("alias")
+@click.option("--undo", is_flag=True, help="Stop protecting it.")
+@yard_option
+@friendly_errors
+def alias_protect(name: str, alias: str, undo: bool) -> None:
+    """Let only users with manage on NAME move or delete ALIAS (on a yard server)."""
+    from modelyard.store.rest.admin import server_admin
+    from modelyard.uri import validate_alias, validate_name
+
+    server_admin().protect_alias(validate_name(name), validate_alias(alias), not undo)
+    click.echo(f"models:/{name}@{alias} is {'no longer ' if undo else ''}protected")
+
+
 def _quote(text: str) -> str:
     return text.replace("'", "''")
