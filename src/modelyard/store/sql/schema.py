@@ -288,9 +288,7 @@ tokens = Table(
     "tokens",
     metadata,
     Column("token_id", String(16), primary_key=True),
-    Column(
-        "user_id", Integer, ForeignKey("users.user_id", ondelete="CASCADE"), nullable=False
-    ),
+    Column("user_id", Integer, ForeignKey("users.user_id", ondelete="CASCADE"), nullable=False),
     Column("name", String(_NAME)),
     Column("token_hash", String(64), nullable=False, unique=True),
     Column("created_at", BigInteger, nullable=False),
@@ -310,9 +308,7 @@ model_grants = Table(
         ForeignKey("registered_models.model_id", ondelete="CASCADE"),
         primary_key=True,
     ),
-    Column(
-        "user_id", Integer, ForeignKey("users.user_id", ondelete="CASCADE"), primary_key=True
-    ),
+    Column("user_id", Integer, ForeignKey("users.user_id", ondelete="CASCADE"), primary_key=True),
     # none | read | edit | manage
     Column("permission", String(16), nullable=False),
     Index("ix_model_grants_user_id", "user_id"),
@@ -327,9 +323,7 @@ experiment_grants = Table(
         ForeignKey("experiments.experiment_id", ondelete="CASCADE"),
         primary_key=True,
     ),
-    Column(
-        "user_id", Integer, ForeignKey("users.user_id", ondelete="CASCADE"), primary_key=True
-    ),
+    Column("user_id", Integer, ForeignKey("users.user_id", ondelete="CASCADE"), primary_key=True),
     Column("permission", String(16), nullable=False),
     Index("ix_experiment_grants_user_id", "user_id"),
 )
