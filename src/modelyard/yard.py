@@ -243,6 +243,13 @@ class Yard:
             return self._stores
 
 
+def _token_key() -> str:
+    import hashlib
+
+    token = os.environ.get("MODELYARD_TOKEN", "")
+    return hashlib.sha256(token.encode()).hexdigest()[:16]
+
+
 class _State:
     current: Yard | None = None
 
@@ -275,6 +282,9 @@ def _yard_for(uri: str | os.PathLike[str] | None) -> Yard:
     # One Yard (one engine, one pool) per place, however it was spelled.
     spec, cache = parse_yard_uri(uri)
     key = f"{spec.scheme}|{spec.database_url}|{spec.blob_root}|{cache}"
+    if spec.scheme in ("http", "https"):
+        # one session per token: a process may act as two users of one server
+        key += "|" + _token_key()
     yard = _by_uri.get(key)
     if yard is None:
         yard = _by_uri[key] = Yard(uri if uri is not None else None)
