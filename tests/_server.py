@@ -13,7 +13,6 @@ stateless, so emptying tables under it is a fresh yard to its clients).
 from __future__ import annotations
 
 import contextlib
-
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -155,6 +154,3 @@ def http_yard(yard_server: YardServer, tmp_path: Path) -> Iterator[Yard]:
     yard_server.empty()
     with yard_server.use(yard_server.admin_token, tmp_path / "cache") as yard:
         yield yard
-
-
-
