@@ -448,10 +448,9 @@ async def _read_json(request: Request, limit: int) -> bytes:
     if raw.strip():
         kind = request.headers.get("content-type", "")
         if kind.split(";")[0].strip().lower() not in ("application/json", ""):
+            # The header's value is the caller's text: never echoed back.
             raise ApiError(
-                415,
-                "unsupported_media_type",
-                f"the request body must be application/json, not {kind!r}",
+                415, "unsupported_media_type", "the request body must be application/json"
             )
     return raw
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelyard.errors import AlreadyExists, InvalidURI, ModelyardError
+from modelyard.errors import AlreadyExists, InvalidURI, ModelNotFound, ModelyardError
 from modelyard.format.content import ContentManifest
 from modelyard.server._pages import page_offset, page_size, page_token
 from modelyard.server._routing import ApiRoute, Call
@@ -439,7 +439,10 @@ def _check_source(call: Call, source: str, digest: str, run_id: str | None) -> s
                 400, "invalid_value", "run_id differs from the source's run", field="run_id"
             )
         _readable_run(call, target.run_id)
-        tree = run_tree(call.state.metadata, target.run_id, target.path, uri=source)
+        try:
+            tree = run_tree(call.state.metadata, target.run_id, target.path, uri=source)
+        except ModelNotFound as exc:
+            raise ApiError(400, "invalid_value", f"source: {exc.reason}", field="source") from None
         if tree.digest != digest:
             raise ApiError(
                 400,

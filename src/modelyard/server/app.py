@@ -83,7 +83,8 @@ class ServerApp:
                 raise TypeError(f"two routes for {route.method} {route.path}")
             seen.add(key)
         self.routes: list[ApiRoute] = chosen
-        self.router = Router(routes=list(chosen), default=self._not_found)
+        # No slash redirects: a path is served as written or not at all.
+        self.router = Router(routes=list(chosen), default=self._not_found, redirect_slashes=False)
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":

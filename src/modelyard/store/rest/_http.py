@@ -149,6 +149,15 @@ class HttpSession:
                 body = replay() if replay is not None else body
                 self._pause(attempt, after)
                 continue
+            if 300 <= response.status_code < 400:
+                # Never followed: the token would go wherever the Location says.
+                raise ServerError(
+                    f"{self.base_url}{path}",
+                    response.status_code,
+                    "redirect",
+                    "the yard answered with a redirect, which is not followed (is the yard "
+                    "URL right, and does it name the server itself?)",
+                )
             if response.status_code >= 400 and response.status_code not in set(ok):
                 self._raise(response, method, path)
             return response
