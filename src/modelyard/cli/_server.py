@@ -59,6 +59,14 @@ def _yard_arg(value: str | None) -> str | None:
     help="If the yard has no users yet, make user 'admin' and print its token once.",
 )
 @click.option(
+    "--max-upload",
+    "max_upload",
+    default="256G",
+    show_default=True,
+    metavar="SIZE",
+    help="The largest file a client may upload (e.g. 500M, 2G).",
+)
+@click.option(
     "--allowed-host",
     "allowed_hosts",
     multiple=True,
@@ -77,6 +85,7 @@ def server_group(  # noqa: PLR0917 - click passes every option by name
     certfile: str | None,
     keyfile: str | None,
     init_admin: bool,
+    max_upload: str,
     allowed_hosts: tuple[str, ...],
 ) -> None:
     """Serve a yard over HTTP to a team: REST API, tokens, grants, audit log.
@@ -91,6 +100,7 @@ def server_group(  # noqa: PLR0917 - click passes every option by name
         raise click.UsageError("--certfile and --keyfile go together")
     from modelyard._asgi_run import TlsFiles
     from modelyard.server.run import ServerOptions, run_server
+    from modelyard.server.state import ServerSettings
 
     setup_logging()
     options = ServerOptions(
@@ -101,8 +111,24 @@ def server_group(  # noqa: PLR0917 - click passes every option by name
         tls=TlsFiles(certfile, keyfile) if certfile and keyfile else None,
         init_admin=init_admin,
         allowed_hosts=allowed_hosts or None,
+        settings=ServerSettings(max_blob_bytes=_size(max_upload)),
     )
     run_server(options)
+
+
+def _size(text: str) -> int:
+    units = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+    value = text.strip().upper().removesuffix("B")
+    number, unit = (value[:-1], value[-1]) if value[-1:] in units else (value, "")
+    try:
+        size = int(float(number) * units[unit])
+    except (ValueError, KeyError):
+        raise click.BadParameter(
+            f"{text!r} is not a size like 500M or 2G", param_hint="--max-upload"
+        ) from None
+    if size < 1:
+        raise click.BadParameter("must be positive", param_hint="--max-upload")
+    return size
 
 
 @server_group.command("init-admin")
