@@ -57,7 +57,8 @@ def model(yard_server: YardServer, api: httpx.Client, tmp_path: Path) -> dict[st
 def error(response: httpx.Response, status: int) -> dict[str, Any]:
     assert response.status_code == status, response.text
     info: dict[str, Any] = response.json()["error"]
-    assert info["code"] and info["message"]
+    assert info["code"]
+    assert info["message"]
     return info
 
 
