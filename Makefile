@@ -10,7 +10,7 @@ SPARK_VENV ?= .venv-spark
 SPARK_PY := $(SPARK_VENV)/bin/python
 SPARK_STAMP := $(SPARK_VENV)/.installed
 
-.PHONY: demo test check bench clean
+.PHONY: demo demo-server test check bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ $(SPARK_STAMP): pyproject.toml
 demo: $(STAMP)  ## train, save, load, predict on the embedded default
 	$(PY) examples/demo.py
 
+demo-server: $(STAMP)  ## the same job through a real `modelyard server`, with tokens
+	$(PY) examples/demo_server.py
+
 test: $(STAMP) $(SPARK_STAMP)  ## the whole test suite (builds the cached MLflow env for interop tests once)
 	$(PY) -m pytest -q
 	# Spark in local mode, serially (workers must run the Spark venv's interpreter), and
@@ -46,4 +49,4 @@ bench: $(STAMP)  ## side-by-side benchmarks against MLflow
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) $(SPARK_VENV) .pytest_cache .mypy_cache .ruff_cache demo-yard
+	rm -rf $(VENV) $(SPARK_VENV) .pytest_cache .mypy_cache .ruff_cache demo-yard demo-server-yard

@@ -25,8 +25,9 @@ import modelyard as my
 DEMO_YARD = "demo-yard"
 
 
-def main() -> None:
-    yard = my.set_yard(DEMO_YARD)
+def main(yard_uri: str = DEMO_YARD) -> None:
+    """The main job on ``yard_uri`` (the embedded ./demo-yard unless told otherwise)."""
+    yard = my.set_yard(yard_uri)
     print(f"yard    {yard.uri} ({yard.kind})")
     X, y = load_iris(return_X_y=True, as_frame=True)
 
@@ -52,10 +53,10 @@ def main() -> None:
     predictions = model.predict(X.head(5))
     print(f"predict {predictions.tolist()} for the first 5 rows (truth {y.head(5).tolist()})")
     print(f"run     {run.run_id}: accuracy {my.get_run(run.run_id).metrics['accuracy']:.3f}")
-    serve_and_score(X.head(1))
+    serve_and_score(X.head(1), yard_uri)
 
 
-def serve_and_score(row: object) -> None:
+def serve_and_score(row: object, yard_uri: str) -> None:
     """Serve @champion over HTTP, score one row the way a client would, stop the server."""
     with socket.socket() as s:  # a free loopback port
         s.bind(("127.0.0.1", 0))
@@ -63,7 +64,7 @@ def serve_and_score(row: object) -> None:
     cli = Path(sys.executable).with_name("modelyard")
     server = subprocess.Popen(
         [str(cli), "serve", "models:/iris@champion", "--port", str(port), "--no-access-log"],
-        env={**os.environ, "MODELYARD_URI": DEMO_YARD},
+        env={**os.environ, "MODELYARD_URI": yard_uri},
     )
     try:
         base = f"http://127.0.0.1:{port}"
