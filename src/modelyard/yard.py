@@ -184,7 +184,8 @@ class Yard:
         On a SQLite yard whose stores are not open yet this is one query through
         :mod:`sqlite3` (:mod:`modelyard.store.sql.lookup`), so a cold process loading
         by alias never imports SQLAlchemy; misses and anything unusual go through
-        the store, which explains them.
+        the store, which explains them. Against a server, a pinned version resolved
+        once is remembered (:mod:`modelyard.store.rest.pins`): versions never change.
         """
         if self._stores is None and self.spec.scheme in ("file", "sqlite"):
             from modelyard.store.sql.lookup import lookup, sqlite_file
@@ -194,6 +195,15 @@ class Yard:
                 found = lookup(db_file, name, version=version, alias=alias)
                 if found is not None:
                     return found
+        if self.spec.scheme in ("http", "https") and version is not None and alias is None:
+            from modelyard.store.rest.pins import PinCache
+
+            pins = PinCache(self.cache_root)
+            pinned = pins.get(self.spec.database_url, name, version)
+            if pinned is None:
+                pinned = self.reader().resolve(name, version=version)
+                pins.put(self.spec.database_url, pinned)
+            return pinned
         return self.reader().resolve(name, version=version, alias=alias)
 
     @property
