@@ -42,7 +42,7 @@ from modelyard.uri import validate_alias, validate_name
 if TYPE_CHECKING:
     from modelyard.server.state import ServerState
 
-__all__ = ["ApiRoute", "Call", "Scope", "json_response"]
+__all__ = ["ApiRoute", "Call", "Scope", "json_response", "run_not_found"]
 
 log = logging.getLogger("modelyard.server")
 
@@ -385,12 +385,13 @@ class ApiRoute(Route):
                 experiment_id, permission = auth.experiment_access(principal, name=which)
                 label = f"experiment {which!r}"
             if experiment_id is None or permission == "none":
+                suggestions = [] if isinstance(which, int) else _experiment_names(call, which)
                 raise ApiError(
                     404,
                     "experiment_not_found",
                     f"no {label}",
                     field="experiment",
-                    detail={"name": str(which), "suggestions": []},
+                    detail={"name": str(which), "suggestions": suggestions},
                 )
             self._enough(permission, label, principal)
             call.permission = permission
@@ -399,13 +400,7 @@ class ApiRoute(Route):
             run_id = call.param(access.param)
             exists, permission = auth.run_access(principal, run_id)
             if not exists or permission == "none":
-                raise ApiError(
-                    404,
-                    "run_not_found",
-                    f"no run {run_id!r}",
-                    field="run_id",
-                    detail={"run_id": run_id, "suggestions": []},
-                )
+                raise run_not_found(call, run_id)
             self._enough(permission, f"run {run_id}", principal)
             call.permission = permission
             return
@@ -424,6 +419,35 @@ class ApiRoute(Route):
                 f"{self.access.need} permission on {what} is needed; "
                 f"{principal.name!r} has {permission}"
             )
+
+
+def run_not_found(call: Call, run_id: str, field: str = "run_id") -> ApiError:
+    """404 for a run the caller cannot see; an admin is told the ids that start alike
+    (others are not: similar ids may be runs they may not see)."""
+    suggestions: list[str] = []
+    if call.user.is_admin:
+        from modelyard.errors import RunNotFound
+
+        try:
+            call.state.metadata.get_run(run_id)
+        except RunNotFound as exc:
+            suggestions = list(exc.suggestions)
+    return ApiError(
+        404,
+        "run_not_found",
+        f"no run {run_id!r}",
+        field=field,
+        detail={"run_id": run_id, "suggestions": suggestions},
+    )
+
+
+def _experiment_names(call: Call, name: str) -> list[str]:
+    """Names close to ``name`` among the experiments the caller may see."""
+    from modelyard.store._suggest import close_matches
+
+    scope = None if call.user.is_admin else call.user.user_id
+    seen = [e.name for e in call.state.metadata.list_experiments(visible_to=scope)]
+    return list(close_matches(name, seen))
 
 
 def _list_field(struct: type, key: str) -> bool:

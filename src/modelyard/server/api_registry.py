@@ -14,7 +14,7 @@ from typing import Any
 from modelyard.errors import AlreadyExists, InvalidURI, ModelNotFound, ModelyardError
 from modelyard.format.content import ContentManifest
 from modelyard.server._pages import page_offset, page_size, page_token
-from modelyard.server._routing import ApiRoute, Call
+from modelyard.server._routing import ApiRoute, Call, run_not_found
 from modelyard.server.access import SIGNED_IN, on_model, role
 from modelyard.server.errors import ApiError, forbidden
 from modelyard.store.rest import wire
@@ -481,13 +481,7 @@ def _check_source(call: Call, source: str, digest: str, run_id: str | None) -> s
 def _readable_run(call: Call, run_id: str) -> None:
     exists, permission = call.state.auth.run_access(call.user, run_id)
     if not exists or permission == "none":
-        raise ApiError(
-            404,
-            "run_not_found",
-            f"no run {run_id!r}",
-            field="run_id",
-            detail={"run_id": run_id, "suggestions": []},
-        )
+        raise run_not_found(call, run_id)
 
 
 def _check_unprotected(call: Call, name: str, alias: str, doing: str) -> None:

@@ -11,10 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from modelyard._keys import check_key, check_strings
-from modelyard.errors import AlreadyExists
+from modelyard.errors import AlreadyExists, TrackingError
 from modelyard.format.content import FileEntry
 from modelyard.server._pages import page_offset, page_size, page_token
-from modelyard.server._routing import ApiRoute, Call
+from modelyard.server._routing import ApiRoute, Call, run_not_found
 from modelyard.server.access import SIGNED_IN, on_experiment, on_run, role
 from modelyard.server.errors import ApiError
 from modelyard.store.entities import RunStatus, from_millis
@@ -138,13 +138,7 @@ def create_run(call: Call) -> wire.RunOut:
     if body.parent_run_id is not None:
         exists, permission = call.state.auth.run_access(call.user, body.parent_run_id)
         if not exists or permission == "none":
-            raise ApiError(
-                404,
-                "run_not_found",
-                f"no run {body.parent_run_id!r}",
-                field="parent_run_id",
-                detail={"run_id": body.parent_run_id, "suggestions": []},
-            )
+            raise run_not_found(call, body.parent_run_id, "parent_run_id")
     name = validate_name(body.name, "run name") if body.name else None
     run = store.create_run(
         body.experiment_id,
@@ -189,11 +183,9 @@ def end_run(call: Call) -> None:
     """Mark a run FINISHED, FAILED or KILLED."""
     body: EndRun = call.body
     if body.status not in RunStatus.ALL:
-        raise ApiError(
-            400,
-            "invalid_value",
-            f"status must be one of {', '.join(RunStatus.ALL)}",
-            field="status",
+        # what the store raises: the client gets a TrackingError, as on a SQL yard
+        raise TrackingError(
+            f"unknown run status {body.status!r}; use one of {', '.join(RunStatus.ALL)}"
         )
     run_id = call.path["run_id"]
     call.state.metadata.end_run(run_id, body.status, end_time=from_millis(body.end_time))
