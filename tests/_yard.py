@@ -105,4 +105,5 @@ def yard_uri(yard: Yard) -> str:
     spec = yard.spec
     if spec.scheme == "file":
         return spec.display
-    return f"{spec.database_url}?blobs={spec.blob_root}"
+    sep = "&" if "?" in spec.database_url else "?"
+    return f"{spec.database_url}{sep}artifacts={spec.artifacts}"

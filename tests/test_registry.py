@@ -26,7 +26,7 @@ from modelyard.yard import Yard
 
 
 def _blob_files(yard: Yard) -> list[Path]:
-    return [p for p in (yard.spec.blob_root / "sha256").rglob("*") if p.is_file()]
+    return [p for p in (Path(yard.spec.artifacts) / "sha256").rglob("*") if p.is_file()]
 
 
 def test_register_a_local_directory_copies_it_into_the_yard(

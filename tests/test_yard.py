@@ -26,26 +26,26 @@ def test_embedded_folder_forms(tmp_path: Path) -> None:
         spec, cache = parse_yard_uri(uri)
         assert spec.scheme == "file"
         assert spec.database_url == f"sqlite:///{tmp_path / 'y' / 'yard.db'}"
-        assert spec.blob_root == tmp_path / "y" / "blobs"
+        assert spec.artifacts == str(tmp_path / "y" / "blobs")
         assert cache == tmp_path / "y" / "cache"
         assert spec.display == str(tmp_path / "y")
 
 
 def test_sqlite_and_postgresql_uris(tmp_path: Path) -> None:
     spec, cache = parse_yard_uri(f"sqlite:///{tmp_path}/meta.db")
-    assert (spec.scheme, spec.blob_root, cache) == (
+    assert (spec.scheme, spec.artifacts, cache) == (
         "sqlite",
-        tmp_path / "blobs",
+        str(tmp_path / "blobs"),
         tmp_path / "cache",
     )
     spec, _ = parse_yard_uri(f"sqlite:///{tmp_path}/meta.db?blobs={tmp_path}/shared")
-    assert spec.blob_root == tmp_path / "shared"
+    assert spec.artifacts == str(tmp_path / "shared")
     assert "blobs" not in spec.database_url
     spec, cache = parse_yard_uri(
         "postgresql://ana:s3cret@db.internal:5432/yard?blobs=/mnt/yard&sslmode=require"
     )
     assert spec.scheme == "postgresql"
-    assert spec.blob_root == Path("/mnt/yard")
+    assert spec.artifacts == "/mnt/yard"
     assert spec.database_url == "postgresql://ana:s3cret@db.internal:5432/yard?sslmode=require"
     assert "s3cret" not in spec.display
     assert "s3cret" not in repr(spec)
@@ -55,10 +55,57 @@ def test_sqlite_and_postgresql_uris(tmp_path: Path) -> None:
     assert spec.database_url.startswith("postgresql://")
 
 
+def test_artifacts_param_names_any_artifact_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec, cache = parse_yard_uri("postgresql://u@h/db?artifacts=s3://models/yard&sslmode=require")
+    assert spec.artifacts == "s3://models/yard"
+    assert spec.database_url == "postgresql://u@h/db?sslmode=require"
+    assert cache == tmp_path / "xdg" / "modelyard" / "models"
+    spec, cache = parse_yard_uri(f"sqlite:///{tmp_path}/yard.db?artifacts=s3://b/p")
+    assert (spec.artifacts, cache) == ("s3://b/p", tmp_path / "cache")
+    assert spec.database_url == f"sqlite:///{tmp_path}/yard.db"  # the empty host stays
+    # a folder, as a path or a file: URI, is kept as its absolute path (as ?blobs= is)
+    spec, _ = parse_yard_uri(f"sqlite:///{tmp_path}/yard.db?artifacts=file://{tmp_path}/b")
+    assert spec.artifacts == str(tmp_path / "b")
+    monkeypatch.chdir(tmp_path)
+    spec, _ = parse_yard_uri("postgresql://u@h/db?artifacts=rel/blobs")
+    assert spec.artifacts == str(tmp_path / "rel" / "blobs")
+    described = my.set_yard(f"sqlite:///{tmp_path}/y.db?artifacts=s3://b/p").describe()
+    assert described["artifacts"] == "s3://b/p"
+    # one Yard per place however spelled: ?blobs=DIR is ?artifacts=DIR
+    a = my.set_yard(f"sqlite:///{tmp_path}/y.db?blobs={tmp_path}/b")
+    assert my.set_yard(f"sqlite:///{tmp_path}/y.db?artifacts={tmp_path}/b") is a
+
+
+@pytest.mark.parametrize(
+    ("query", "part", "message"),
+    [
+        ("blobs=/a&artifacts=s3://b/p", "artifacts", r"\?blobs= and \?artifacts= both"),
+        ("artifacts=/a&artifacts=/b", "artifacts", "both name the artifact store"),
+        ("artifacts=", "artifacts", r"\?artifacts= needs a value"),
+        ("blobs=", "blobs", r"\?blobs= needs a value"),
+        ("artifacts=s3://", "artifacts", "needs a bucket"),
+        ("artifacts=s3://b/p?region=x", "artifacts", "AWS_"),
+        ("artifacts=s3://user:pw@b/p", "artifacts", "not a bucket name"),
+        ("artifacts=s3://b/a/../c", "artifacts", "plain path segments"),
+        ("artifacts=gs://b/p", "artifacts", "no artifact store for scheme 'gs'"),
+        ("artifacts=s3a://b/p", "artifacts", "did you mean 's3'"),
+        ("artifacts=file://host/x", "artifacts", "must not name a host"),
+    ],
+)
+def test_bad_artifact_stores_are_named(query: str, part: str, message: str) -> None:
+    for base in ("postgresql://u:secret@h/db", "sqlite:///tmp/yard.db"):
+        with pytest.raises(InvalidURI, match=message) as info:
+            parse_yard_uri(f"{base}?{query}")
+        assert info.value.part == part
+        assert "secret" not in str(info.value)
+
+
 def test_bad_yard_uris(tmp_path: Path) -> None:
-    with pytest.raises(InvalidURI, match=r"\?blobs=") as info:
+    with pytest.raises(InvalidURI, match=r"\?artifacts=s3://.*\?blobs=") as info:
         parse_yard_uri("postgresql://u@h/db")
-    assert info.value.part == "blobs"
+    assert info.value.part == "artifacts"
     with pytest.raises(InvalidURI, match="host"):
         parse_yard_uri("file://evil.example/x")
     with pytest.raises(InvalidURI, match="database file"):

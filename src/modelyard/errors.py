@@ -16,6 +16,7 @@ The hierarchy::
     │   ├── AlreadyExists          a registered model or experiment with that name exists
     │   ├── SchemaMismatch         the yard's database schema is newer than this modelyard
     │   ├── AccessDenied           a yard server refused the token (401) or the action (403)
+    │   ├── ArtifactStoreError     the artifact store is unreachable, refuses us or has no bucket
     │   └── ServerError            a yard server's answer that is no error of these kinds
     ├── TrackingError              a run cannot take what was logged (no active run, ...)
     ├── InvalidFilter              a search filter or order_by string cannot be parsed
@@ -56,6 +57,7 @@ __all__ = [
     "AliasNotFound",
     "AlreadyExists",
     "ArtifactNotFound",
+    "ArtifactStoreError",
     "BatchError",
     "ConfigError",
     "CorruptModelFile",
@@ -277,6 +279,19 @@ class AccessDenied(YardError, PermissionError):
         self.status = status
         self.code = code
         super().__init__(f"{message} ({url})")
+
+
+class ArtifactStoreError(YardError):
+    """The artifact store cannot be used: its bucket is missing, it refuses the credentials,
+    or its endpoint does not answer. ``location`` names the store (``s3://bucket/prefix``)
+    and ``endpoint`` where it was looked for."""
+
+    def __init__(self, location: str, reason: str, *, endpoint: str | None = None) -> None:
+        self.location = location
+        self.reason = reason
+        self.endpoint = endpoint
+        at = f" at {endpoint}" if endpoint else ""
+        super().__init__(f"artifact store {location}{at}: {reason}")
 
 
 class ServerError(YardError):

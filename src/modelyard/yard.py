@@ -1,15 +1,20 @@
 """Which yard is in use: ``set_yard``, ``get_yard`` and ``MODELYARD_URI``.
 
-A yard is a metadata store plus a blob store, named by one URI:
+A yard is a metadata store plus an artifact store, named by one URI:
 
-==========================================  =========================================
-``/path/to/folder``, ``./rel``, ``file:``   embedded: ``yard.db`` (SQLite), ``blobs/``
-                                            and ``cache/`` inside that folder
-``sqlite:///path/yard.db[?blobs=DIR]``      a SQLite file; blobs in ``DIR`` (default
-                                            ``blobs/`` beside the file)
-``postgresql://user@host/db?blobs=DIR``     PostgreSQL; blobs in ``DIR`` (required: a
-                                            folder every user of the yard can reach)
-==========================================  =========================================
+================================================  ===================================
+``/path/to/folder``, ``./rel``, ``file:``         embedded: ``yard.db`` (SQLite),
+                                                  ``blobs/`` and ``cache/`` inside
+``sqlite:///path/yard.db[?artifacts=URI]``        a SQLite file; artifacts in ``URI``
+                                                  (default ``blobs/`` beside the file)
+``postgresql://user@host/db?artifacts=URI``       PostgreSQL; artifacts in ``URI``
+                                                  (required: a store every user reaches)
+================================================  ===================================
+
+The artifact store ``URI`` is ``s3://bucket/prefix`` (endpoint, region and
+credentials from the standard ``AWS_*`` variables and config files), a folder
+path or ``file:///dir`` (see :mod:`modelyard.store.artifacts`); ``?blobs=DIR``
+is the older spelling of ``?artifacts=DIR``.
 
 The yard in use is, in order: the one given to :func:`set_yard`, the
 ``MODELYARD_URI`` environment variable, else the embedded default
@@ -21,7 +26,8 @@ embedded yard, or ``~/.cache/modelyard/models`` for a database yard;
 ``MODELYARD_CACHE`` overrides both.
 
 Opening a yard imports nothing heavy: the stores open on first use, and the
-SQL store imports SQLAlchemy (never Alembic unless a migration is due).
+SQL store imports SQLAlchemy (never Alembic unless a migration is due), the S3
+store boto3.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from modelyard.errors import InvalidURI
 from modelyard.store import Stores, StoreSpec, open_stores
+from modelyard.store.artifacts import check_artifact_uri, normalize_artifact_uri
 
 if TYPE_CHECKING:
     from modelyard.store import ArtifactStore, MetadataStore
@@ -55,7 +62,7 @@ ENV_URI = "MODELYARD_URI"
 ENV_CACHE = "MODELYARD_CACHE"
 DEFAULT_FOLDER = ".modelyard"
 DB_FILE = "yard.db"
-_BLOBS_PARAM = "blobs"
+_ARTIFACTS_PARAMS = ("artifacts", "blobs")
 _POSTGRES = ("postgresql", "postgres")
 
 
@@ -77,31 +84,57 @@ def parse_yard_uri(uri: str | os.PathLike[str] | None) -> tuple[StoreSpec, Path]
             raise InvalidURI(text, "file: yard URIs must not name a host", part="host")
         return _embedded(Path(unquote(parts.path)))
     query = parse_qsl(parts.query, keep_blank_values=True)
-    blobs = [v for k, v in query if k == _BLOBS_PARAM]
-    rest = [(k, v) for k, v in query if k != _BLOBS_PARAM]
-    db_url = urlunsplit(parts._replace(query=urlencode(rest)))
+    rest = [(k, v) for k, v in query if k not in _ARTIFACTS_PARAMS]
+    # Not urlunsplit: it turns sqlite:////abs/path (an empty host) into sqlite://abs/path.
+    db_url = text.split("?", 1)[0].split("#", 1)[0] + (f"?{urlencode(rest)}" if rest else "")
+    artifacts = _artifacts_param(text, query)
     if base == "sqlite":
         db_path = Path(unquote(parts.path[1:] if parts.path.startswith("/") else parts.path))
         if not parts.path or db_path == Path(":memory:"):
             raise InvalidURI(text, "a sqlite: yard needs a database file", part="path")
-        blob_root = Path(blobs[-1]) if blobs else db_path.parent / "blobs"
-        spec = StoreSpec("sqlite", db_url, blob_root.absolute(), _mask(text))
+        if artifacts is None:
+            artifacts = str(db_path.parent.absolute() / "blobs")
+        spec = StoreSpec("sqlite", db_url, artifacts, _mask(text))
         return spec, _cache_root(db_path.parent.absolute() / "cache")
     if base in _POSTGRES:
-        if not blobs or not blobs[-1]:
+        if artifacts is None:
             raise InvalidURI(
                 _mask(text),
-                "a postgresql yard needs a blob folder every user can reach: "
-                "add ?blobs=/path/to/shared/folder",
-                part="blobs",
+                "a postgresql yard needs an artifact store every user can reach: "
+                "add ?artifacts=s3://bucket/prefix or ?blobs=/path/to/shared/folder",
+                part="artifacts",
             )
         if base == "postgres":  # libpq's short spelling; SQLAlchemy wants the long one
             db_url = "postgresql" + db_url[len("postgres") :]
-        spec = StoreSpec("postgresql", db_url, Path(blobs[-1]).absolute(), _mask(text))
+        spec = StoreSpec("postgresql", db_url, artifacts, _mask(text))
         return spec, _cache_root(None)
     # Another store, registered through the modelyard.stores entry points.
-    blob_root = Path(blobs[-1]).absolute() if blobs else Path()
-    return StoreSpec(base, text, blob_root, _mask(text)), _cache_root(None)
+    return StoreSpec(base, text, artifacts or "", _mask(text)), _cache_root(None)
+
+
+def _artifacts_param(uri: str, query: list[tuple[str, str]]) -> str | None:
+    """The normalized store URI of ``?artifacts=`` (or ``?blobs=``); ``None`` if absent."""
+    given = [(k, v) for k, v in query if k in _ARTIFACTS_PARAMS]
+    if not given:
+        return None
+    if len(given) > 1:
+        names = " and ".join(f"?{k}=" for k, _ in given)
+        raise InvalidURI(
+            _mask(uri),
+            f"{names} both name the artifact store: give one (?artifacts=URI, or ?blobs=DIR)",
+            part="artifacts",
+        )
+    key, value = given[0]
+    if not value.strip():
+        raise InvalidURI(_mask(uri), f"?{key}= needs a value", part=key)
+    try:
+        if key == "blobs":
+            # ?blobs= always named a folder, whatever it looks like
+            return normalize_artifact_uri(str(Path(value).expanduser().absolute()))
+        check_artifact_uri(value)
+        return normalize_artifact_uri(value)
+    except InvalidURI as exc:
+        raise InvalidURI(_mask(uri), f"?{key}={value}: {exc.reason}", part=key) from None
 
 
 def _embedded(folder: Path) -> tuple[StoreSpec, Path]:
@@ -111,7 +144,7 @@ def _embedded(folder: Path) -> tuple[StoreSpec, Path]:
     spec = StoreSpec(
         "file",
         f"sqlite:///{folder / DB_FILE}",
-        folder / "blobs",
+        str(folder / "blobs"),
         str(folder),
     )
     return spec, _cache_root(folder / "cache")
@@ -225,7 +258,7 @@ class Yard:
         return {
             "uri": self.uri,
             "kind": self.kind,
-            "blobs": str(self.spec.blob_root),
+            "artifacts": self.spec.artifacts,
             "cache": str(self.cache_root),
         }
 
@@ -272,7 +305,7 @@ def set_yard(uri: str | os.PathLike[str] | None) -> Yard:
     """Use the yard at ``uri`` from now on in this process (``None``: back to the default).
 
     >>> modelyard.set_yard("./demo-yard")                               # doctest: +SKIP
-    >>> modelyard.set_yard("postgresql://me@db/yard?blobs=/mnt/yard")   # doctest: +SKIP
+    >>> modelyard.set_yard("postgresql://me@db/yard?artifacts=s3://models/yard")  # doctest: +SKIP
     """
     with _guard:
         _State.current = None if uri is None else _yard_for(uri)
@@ -291,7 +324,7 @@ def get_yard() -> Yard:
 def _yard_for(uri: str | os.PathLike[str] | None) -> Yard:
     # One Yard (one engine, one pool) per place, however it was spelled.
     spec, cache = parse_yard_uri(uri)
-    key = f"{spec.scheme}|{spec.database_url}|{spec.blob_root}|{cache}"
+    key = f"{spec.scheme}|{spec.database_url}|{spec.artifacts}|{cache}"
     if spec.scheme in ("http", "https"):
         # one session per token: a process may act as two users of one server
         key += "|" + _token_key()

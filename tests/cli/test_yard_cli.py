@@ -125,7 +125,7 @@ def test_db_upgrade_creates_upgrades_and_reports(tmp_path: Path) -> None:
         assert again == {"yard": fresh, "from": SCHEMA_REVISION, "to": SCHEMA_REVISION}
         status = json.loads(_run("db", "status", "--json", "--yard", fresh).output)
         assert status["schema"] == SCHEMA_REVISION
-        assert status["blobs"] == str(tmp_path / "fresh" / "blobs")
+        assert status["artifacts"] == str(tmp_path / "fresh" / "blobs")
     finally:
         my.get_yard().close()
         my.set_yard(None)

@@ -83,7 +83,7 @@ def test_a_corrupt_blob_is_refused_not_loaded(any_yard: Yard, saved_iris: Path) 
 
     manifest = read_manifest(any_yard.artifacts, version.digest)
     entry = next(e for e in manifest.entries if e.path == "model.pkl")
-    blob = any_yard.spec.blob_root / "sha256" / entry.sha256[:2] / entry.sha256
+    blob = Path(any_yard.spec.artifacts) / "sha256" / entry.sha256[:2] / entry.sha256
     os.chmod(blob, 0o644)
     data = bytearray(blob.read_bytes())
     data[-1] ^= 0xFF

@@ -57,8 +57,9 @@ class StoreSpec:
     scheme: str
     #: the database URL handed to the driver (may hold a password: never printed)
     database_url: str = field(repr=False)
-    #: the folder holding the content-addressed blobs
-    blob_root: Path
+    #: the artifact store's URI (see :mod:`modelyard.store.artifacts`): a folder's absolute
+    #: path, ``s3://bucket/prefix``, ...; ``""`` when the yard's own scheme decides
+    artifacts: str
     #: the URI as shown to people (password masked)
     display: str
     #: create the database when it does not exist yet (writes); reads only open

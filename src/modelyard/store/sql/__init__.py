@@ -1,4 +1,4 @@
-"""The SQL stores: metadata in SQLite or PostgreSQL, blobs in a folder.
+"""The SQL stores: metadata in SQLite or PostgreSQL, blobs in a folder or an S3 bucket.
 
 Registered for the yard URI schemes ``file`` (an embedded folder),
 ``sqlite`` and ``postgresql``. SQLAlchemy is imported when a store opens, not
@@ -14,9 +14,10 @@ __all__ = ["open_stores"]
 
 
 def open_stores(spec: StoreSpec) -> Stores:
-    """Open a SQL metadata store and the blob folder beside it."""
-    from modelyard.store.blobs import LocalBlobStore
+    """Open a SQL metadata store and the artifact store ``spec.artifacts`` names."""
+    from modelyard.store.artifacts import open_artifact_store
     from modelyard.store.sql.store import SqlMetadataStore
 
+    artifacts = open_artifact_store(spec.artifacts)
     metadata = SqlMetadataStore(spec.database_url, display=spec.display, create=spec.create)
-    return Stores(metadata=metadata, artifacts=LocalBlobStore(spec.blob_root))
+    return Stores(metadata=metadata, artifacts=artifacts)
