@@ -12,7 +12,7 @@ def test_import_pulls_in_no_framework() -> None:
     code = (
         "import sys, modelyard; "
         "heavy = {'numpy', 'pandas', 'sklearn', 'torch', 'skops', 'cloudpickle', 'yaml', "
-        "'sqlalchemy', 'mlflow'}; "
+        "'sqlalchemy', 'mlflow', 'boto3', 'botocore'}; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

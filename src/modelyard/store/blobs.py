@@ -116,6 +116,10 @@ class LocalBlobStore:
         self._write(counting, BlobInfo(sha256, size or 0), size=size)
         return BlobInfo(sha256, counted)
 
+    def presign(self, sha256: str, expires_s: int) -> str | None:
+        """``None``: a folder has no URLs to hand out (an S3 store presigns GETs)."""
+        return None
+
     def iter_bytes(self, sha256: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         """Bytes ``start..end`` (end exclusive) of a blob, unverified: for a reader who
         verifies (a client of the server)."""
