@@ -10,14 +10,17 @@ SPARK_VENV ?= .venv-spark
 SPARK_PY := $(SPARK_VENV)/bin/python
 SPARK_STAMP := $(SPARK_VENV)/.installed
 
-.PHONY: demo demo-server test check bench clean
+# The test S3 server (scripts/s3-server.sh) is Ceph RGW from Debian; installed once.
+CEPH_PACKAGES := radosgw ceph-mon ceph-osd ceph-common
+
+.PHONY: demo demo-server test check bench clean s3-server-packages
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	# torch==2.13.0 is the CPU build on this machine kind; any other spec pulls CUDA (GBs).
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[dev,sklearn,torch,uv,serve]'
+	$(PY) -m pip install -q -e '.[dev,sklearn,torch,uv,serve,s3]'
 	touch $(STAMP)
 
 $(SPARK_STAMP): pyproject.toml
@@ -28,13 +31,18 @@ $(SPARK_STAMP): pyproject.toml
 	$(SPARK_PY) -m pip install -q -e '.[sklearn,spark,uv]' pytest pytest-timeout
 	touch $(SPARK_STAMP)
 
+s3-server-packages:  ## the Debian packages of the test S3 server, unless they are there
+	@command -v radosgw >/dev/null && command -v ceph-mon >/dev/null && command -v ceph-osd >/dev/null \
+		&& command -v ceph >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -q --no-install-recommends $(CEPH_PACKAGES); }
+
 demo: $(STAMP)  ## train, save, load, predict on the embedded default
 	$(PY) examples/demo.py
 
 demo-server: $(STAMP)  ## the same job through a real `modelyard server`, with tokens
 	$(PY) examples/demo_server.py
 
-test: $(STAMP) $(SPARK_STAMP)  ## the whole test suite (builds the cached MLflow env for interop tests once)
+test: $(STAMP) $(SPARK_STAMP) s3-server-packages  ## the whole test suite (builds the cached MLflow env for interop tests once)
 	$(PY) -m pytest -q
 	# Spark in local mode, serially (workers must run the Spark venv's interpreter), and
 	# the rest of batch scoring and the model-process wire format again, against pandas 2
