@@ -115,3 +115,33 @@ def test_a_token_revoked_on_one_server_is_refused_by_the_other(
     for server in (second, first, second):  # both workers of each, several times
         for _ in range(4):
             assert httpx.get(server.url + P + "/whoami", headers=ci).status_code == 401
+
+
+def test_versions_registered_before_the_server_get_their_file_lists(
+    tmp_path: Path, saved_iris: Path
+) -> None:
+    from modelyard.store.trees import store_directory
+    from modelyard.yard import Yard
+
+    name = f"modelyard_old_{uuid.uuid4().hex[:10]}"
+    admin = _admin(POSTGRES)
+    admin.execute(f'CREATE DATABASE "{name}"')
+    url = f"{POSTGRES.rsplit('/', 1)[0]}/{name}"
+    blobs = tmp_path / "blobs"
+    yard = Yard(f"{url}?blobs={blobs}")
+    try:  # as an older modelyard did: no file list beside the version
+        manifest = store_directory(yard.artifacts, saved_iris)
+        yard.metadata.create_model_version("old", digest=manifest.digest, source=manifest.digest)
+    finally:
+        yard.close()
+    server, token = start_yard_server(url, blobs)
+    try:
+        headers = {"authorization": f"Bearer {token}"}
+        for entry in manifest.entries:
+            got = httpx.get(server.url + P + f"/blobs/{entry.sha256}", headers=headers)
+            assert got.status_code == 200, entry.path
+        assert "recorded the file lists of 1 older version" in server.log
+    finally:
+        server.stop()
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
