@@ -11,7 +11,7 @@ import pytest
 from tests._old_sklearn import old_sklearn_models  # noqa: F401  (fixture)
 from tests._s3 import s3_bucket, s3_env, s3_server  # noqa: F401  (fixtures)
 from tests._server import http_yard, server_database, yard_server  # noqa: F401  (fixtures)
-from tests._yard import any_yard, pg_database, yard  # noqa: F401  (fixtures)
+from tests._yard import any_yard, pg_database, yard, yard_blobs  # noqa: F401  (fixtures)
 
 
 @pytest.fixture(scope="session")

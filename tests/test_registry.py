@@ -25,8 +25,10 @@ from modelyard.errors import (
 from modelyard.yard import Yard
 
 
-def _blob_files(yard: Yard) -> list[Path]:
-    return [p for p in (Path(yard.spec.artifacts) / "sha256").rglob("*") if p.is_file()]
+def _blob_files(blobs: Path) -> list[Path]:
+    found = [p for p in (blobs / "sha256").rglob("*") if p.is_file()]
+    assert found, f"no blobs under {blobs}"
+    return found
 
 
 def test_register_a_local_directory_copies_it_into_the_yard(
@@ -46,12 +48,14 @@ def test_register_a_local_directory_copies_it_into_the_yard(
     assert my.get_model_version("iris", "1").tags == {"team": "ds"}
 
 
-def test_identical_files_are_stored_once(any_yard: Yard, saved_iris: Path) -> None:
+def test_identical_files_are_stored_once(
+    any_yard: Yard, yard_blobs: Path, saved_iris: Path
+) -> None:
     my.register_model(saved_iris, "a")
-    count = len(_blob_files(any_yard))
+    count = len(_blob_files(yard_blobs))
     for name in ("a", "a", "b", "c"):
         my.register_model(saved_iris, name)
-    assert len(_blob_files(any_yard)) == count
+    assert len(_blob_files(yard_blobs)) == count
     assert my.get_registered_model("a").latest_version == 3
 
 

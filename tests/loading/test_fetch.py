@@ -77,13 +77,15 @@ def test_tampered_cache_is_detected_and_refetched(
     assert (again.predict(iris[0]) == expected).all()
 
 
-def test_a_corrupt_blob_is_refused_not_loaded(any_yard: Yard, saved_iris: Path) -> None:
+def test_a_corrupt_blob_is_refused_not_loaded(
+    any_yard: Yard, yard_blobs: Path, saved_iris: Path
+) -> None:
     version = my.register_model(saved_iris, "iris")
     from modelyard.store.trees import read_manifest
 
     manifest = read_manifest(any_yard.artifacts, version.digest)
     entry = next(e for e in manifest.entries if e.path == "model.pkl")
-    blob = Path(any_yard.spec.artifacts) / "sha256" / entry.sha256[:2] / entry.sha256
+    blob = yard_blobs / "sha256" / entry.sha256[:2] / entry.sha256
     os.chmod(blob, 0o644)
     data = bytearray(blob.read_bytes())
     data[-1] ^= 0xFF

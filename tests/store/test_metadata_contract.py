@@ -1,12 +1,20 @@
 """The MetadataStore contract: every store implementation passes this suite.
 
-Runs on the embedded SQLite yard and on the real PostgreSQL server (``any_yard``).
+Runs on the embedded SQLite yard, on the real PostgreSQL server and over HTTP
+through a real ``modelyard server`` (``any_yard``). The server checks more than
+a bare SQL store, so the suite uses only what it accepts everywhere: the
+digests D1..D4 are real (tiny) model directories whose blobs and manifests are
+stored in the yard's artifact store, runs are real runs (holding the files of
+the version they are the source of), and who acted is given the way each store
+takes it (see :func:`acting`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import math
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -20,22 +28,101 @@ from modelyard.errors import (
     RunNotFound,
     TrackingError,
 )
-from modelyard.format.content import FileEntry
-from modelyard.store import MetadataStore
+from modelyard.format.content import ContentManifest, FileEntry
+from modelyard.store import ArtifactStore, MetadataStore
 from modelyard.store.entities import Metric, RunStatus
 from modelyard.store.sql.schema import SCHEMA_REVISION
+from modelyard.store.trees import store_manifest
 from modelyard.yard import Yard
+from tests._server import YardServer
+from tests._yard import is_http
 
-D1, D2, D3, D4 = (f"sha256:{c * 64}" for c in "1234")
+
+def _tiny_model(n: int) -> tuple[ContentManifest, dict[str, bytes]]:
+    files = {
+        "MLmodel": f"flavors:\n  python_function:\n    loader_module: contract_{n}\n".encode(),
+        "weights.bin": bytes([n]) * (n + 1),
+    }
+    entries = [FileEntry(p, len(b), hashlib.sha256(b).hexdigest()) for p, b in files.items()]
+    return ContentManifest(tuple(sorted(entries, key=lambda e: e.path))), files
+
+
+MODELS = {m.digest: (m, files) for m, files in map(_tiny_model, range(1, 5))}
+D1, D2, D3, D4 = MODELS
+Acting = Callable[[str], MetadataStore]
 
 
 @pytest.fixture
-def store(any_yard: Yard) -> MetadataStore:
+def artifacts(any_yard: Yard) -> ArtifactStore:
+    """The yard's artifact store, holding the four models D1..D4."""
+    any_yard.metadata  # creates the yard
+    store = any_yard.artifacts
+    for manifest, files in MODELS.values():
+        for data in files.values():
+            store.put_bytes(data)
+        assert store_manifest(store, manifest) == manifest.digest
+    return store
+
+
+@pytest.fixture
+def store(any_yard: Yard, artifacts: ArtifactStore) -> MetadataStore:
     return any_yard.metadata
+
+
+@pytest.fixture
+def acting(
+    any_yard: Yard, store: MetadataStore, request: pytest.FixtureRequest
+) -> Iterator[Acting]:
+    """``acting(name)``: the store, acting as user ``name``.
+
+    A SQL store records the ``user=`` / ``created_by=`` it is given, so that is
+    the store itself (the test passes the name too). Over HTTP those arguments
+    are ignored and the server records the token's user: that is a client of
+    the same server holding a token of ``name`` (an admin, so no permission is in
+    question here).
+    """
+    if not is_http(any_yard):
+        yield lambda name: store
+        return
+    from modelyard.store.rest._http import HttpSession
+    from modelyard.store.rest.admin import ServerAdmin
+    from modelyard.store.rest.metadata import RestMetadataStore
+
+    server: YardServer = request.getfixturevalue("yard_server")
+    opened: dict[str, RestMetadataStore] = {}
+
+    def act(name: str) -> MetadataStore:
+        if name not in opened:
+            session = HttpSession(server.url, token=server.token(name, "admin"))
+            me = ServerAdmin(session).whoami()
+            assert (me["name"], me["role"]) == (name, "admin"), me
+            opened[name] = RestMetadataStore(session)
+        return opened[name]
+
+    yield act
+    for client in opened.values():
+        client.close()
 
 
 def _versions(store: MetadataStore, name: str, count: int) -> list[int]:
     return [store.create_model_version(name, digest=D1, source=D1).version for _ in range(count)]
+
+
+def _run(store: MetadataStore, holding: str | None = None, path: str = "model") -> str:
+    """A new run (holding the files of model ``holding`` under ``path``); its id."""
+    experiment = store.get_or_create_experiment("contract-runs")
+    run_id = store.create_run(experiment.experiment_id).run_id
+    if holding is not None:
+        manifest = MODELS[holding][0]
+        store.add_artifacts(
+            run_id, [FileEntry(f"{path}/{e.path}", e.size, e.sha256) for e in manifest.entries]
+        )
+    return run_id
+
+
+def _blob(artifacts: ArtifactStore, path: str, data: bytes) -> FileEntry:
+    """A run file entry whose blob is really stored."""
+    return FileEntry(path, len(data), artifacts.put_bytes(data).sha256)
 
 
 # -- registered models -------------------------------------------------------------
@@ -83,12 +170,13 @@ def test_version_numbers_count_up_and_are_never_reused(store: MetadataStore) -> 
     assert "versions: 1, 4" in str(info.value)
 
 
-def test_version_fields(store: MetadataStore) -> None:
-    v = store.create_model_version(
+def test_version_fields(store: MetadataStore, acting: Acting) -> None:
+    run_id = _run(store, holding=D1)
+    v = acting("ana").create_model_version(
         "m",
         digest=D1,
-        source="runs:/abc/model",
-        run_id="abc",
+        source=f"runs:/{run_id}/model",
+        run_id=run_id,
         description="first",
         tags={"k": "v"},
         created_by="ana",
@@ -97,8 +185,8 @@ def test_version_fields(store: MetadataStore) -> None:
     assert got == v
     assert (got.digest, got.source, got.run_id, got.status) == (
         D1,
-        "runs:/abc/model",
-        "abc",
+        f"runs:/{run_id}/model",
+        run_id,
         "READY",
     )
     assert (got.description, got.tags, got.created_by) == ("first", {"k": "v"}, "ana")
@@ -107,12 +195,13 @@ def test_version_fields(store: MetadataStore) -> None:
 
 
 def test_resolve_version_alias_latest(store: MetadataStore) -> None:
-    store.create_model_version("m", digest=D1, source=D1, run_id="r1")
+    r1 = _run(store)
+    store.create_model_version("m", digest=D1, source=D1, run_id=r1)
     store.create_model_version("m", digest=D2, source=D2)
     store.set_alias("m", "champion", 1)
     assert store.resolve("m", version=2).digest == D2
     champion = store.resolve("m", alias="champion")
-    assert (champion.version, champion.digest, champion.run_id) == (1, D1, "r1")
+    assert (champion.version, champion.digest, champion.run_id) == (1, D1, r1)
     assert store.resolve("m").version == 2
 
 
@@ -187,13 +276,13 @@ def test_delete_registered_model_removes_everything(store: MetadataStore) -> Non
 # -- aliases ---------------------------------------------------------------------------
 
 
-def test_alias_moves_are_recorded(store: MetadataStore) -> None:
+def test_alias_moves_are_recorded(store: MetadataStore, acting: Acting) -> None:
     _versions(store, "m", 3)
-    store.set_alias("m", "champion", 1, user="ana")
-    store.set_alias("m", "champion", 1, user="ana")  # no move, no entry
-    store.set_alias("m", "champion", 3, user="bo")
+    acting("ana").set_alias("m", "champion", 1, user="ana")
+    acting("ana").set_alias("m", "champion", 1, user="ana")  # no move, no entry
+    acting("bo").set_alias("m", "champion", 3, user="bo")
     store.set_alias("m", "challenger", 2)
-    store.delete_alias("m", "champion", user="cy")
+    acting("cy").delete_alias("m", "champion", user="cy")
     history = store.get_alias_history("m", "champion")
     assert [(c.from_version, c.to_version, c.changed_by) for c in history] == [
         (None, 1, "ana"),
@@ -220,12 +309,12 @@ def test_alias_to_missing_version_changes_nothing(store: MetadataStore) -> None:
         store.set_alias("nope", "champion", 1)
 
 
-def test_deleting_a_version_removes_its_aliases(store: MetadataStore) -> None:
+def test_deleting_a_version_removes_its_aliases(store: MetadataStore, acting: Acting) -> None:
     _versions(store, "m", 2)
     store.set_alias("m", "champion", 2)
     store.set_alias("m", "stable", 2)
     store.set_alias("m", "old", 1)
-    store.delete_model_version("m", 2, user="ana")
+    acting("ana").delete_model_version("m", 2, user="ana")
     assert store.get_registered_model("m").aliases == {"old": 1}
     last = store.get_alias_history("m", "champion")[-1]
     assert (last.from_version, last.to_version, last.changed_by) == (2, None, "ana")
@@ -272,17 +361,18 @@ def test_search_registered_models(store: MetadataStore) -> None:
 
 
 def test_search_model_versions(store: MetadataStore) -> None:
-    store.create_model_version("a", digest=D1, source=D1, run_id="r1")
-    store.create_model_version("a", digest=D2, source=D2, run_id="r2", tags={"ok": "yes"})
-    store.create_model_version("b", digest=D3, source=D3, run_id="r2")
-    found = store.search_model_versions("run_id = 'r2'")
+    r1, r2 = _run(store), _run(store)
+    store.create_model_version("a", digest=D1, source=D1, run_id=r1)
+    store.create_model_version("a", digest=D2, source=D2, run_id=r2, tags={"ok": "yes"})
+    store.create_model_version("b", digest=D3, source=D3, run_id=r2)
+    found = store.search_model_versions(f"run_id = '{r2}'")
     assert [(v.name, v.version) for v in found] == [("a", 2), ("b", 1)]
     found = store.search_model_versions("name = 'a' AND version_number >= 2")
     assert [(v.name, v.version) for v in found] == [("a", 2)]
     assert [v.version for v in store.search_model_versions("tags.ok = 'yes'")] == [2]
     ordered = store.search_model_versions("name = 'a'", order_by=["version_number ASC"])
     assert [v.version for v in ordered] == [1, 2]
-    assert [v.name for v in store.search_model_versions("run_id IN ('r1', 'zz')")] == ["a"]
+    assert [v.name for v in store.search_model_versions(f"run_id IN ('{r1}', 'zz')")] == ["a"]
     assert [v.digest for v in store.search_model_versions(f"digest = '{D3}'")] == [D3]
 
 
@@ -299,9 +389,9 @@ def test_experiments(store: MetadataStore) -> None:
         store.get_experiment("frod")
 
 
-def test_runs_params_metrics_tags(store: MetadataStore) -> None:
+def test_runs_params_metrics_tags(store: MetadataStore, acting: Acting) -> None:
     exp = store.get_or_create_experiment("e")
-    run = store.create_run(exp.experiment_id, name="r", created_by="ana", tags={"t": "1"})
+    run = acting("ana").create_run(exp.experiment_id, name="r", created_by="ana", tags={"t": "1"})
     assert run.status == RunStatus.RUNNING
     assert (run.experiment, run.name, run.created_by, run.tags) == ("e", "r", "ana", {"t": "1"})
     store.log_params(run.run_id, {"alpha": "0.5", "depth": "3"})
@@ -386,18 +476,18 @@ def test_search_runs_filters_and_orders(store: MetadataStore) -> None:
         store.search_runs(None, "metrics.auc > 'high'")
 
 
-def test_artifacts_listing_and_prefixes(store: MetadataStore) -> None:
+def test_artifacts_listing_and_prefixes(store: MetadataStore, artifacts: ArtifactStore) -> None:
     exp = store.get_or_create_experiment("e")
     run = store.create_run(exp.experiment_id)
-    h = "a" * 64
+    ten, one = b"0123456789", b"x"
     store.add_artifacts(
         run.run_id,
         [
-            FileEntry("model/MLmodel", 10, h),
-            FileEntry("model/sub/x.bin", 10, h),
-            FileEntry("model2/MLmodel", 10, h),
-            FileEntry("model-b/MLmodel", 10, h),
-            FileEntry("notes.txt", 3, h),
+            _blob(artifacts, "model/MLmodel", ten),
+            _blob(artifacts, "model/sub/x.bin", ten),
+            _blob(artifacts, "model2/MLmodel", ten),
+            _blob(artifacts, "model-b/MLmodel", ten),
+            _blob(artifacts, "notes.txt", b"abc"),
         ],
     )
     assert [e.path for e in store.list_artifacts(run.run_id, "model")] == [
@@ -407,10 +497,12 @@ def test_artifacts_listing_and_prefixes(store: MetadataStore) -> None:
     assert len(store.list_artifacts(run.run_id)) == 5
     assert store.list_artifacts(run.run_id, "nothing") == []
     # Re-logging a path replaces it.
-    store.add_artifacts(run.run_id, [FileEntry("notes.txt", 4, "b" * 64)])
-    assert store.list_artifacts(run.run_id, "")[-1] == FileEntry("notes.txt", 4, "b" * 64)
+    notes = _blob(artifacts, "notes.txt", b"abcd")
+    store.add_artifacts(run.run_id, [notes])
+    assert store.list_artifacts(run.run_id, "")[-1] == notes
+    assert notes.size == 4
     # A path is a file or a directory, never both.
     with pytest.raises(TrackingError, match=r"'notes\.txt' is a file"):
-        store.add_artifacts(run.run_id, [FileEntry("notes.txt/inner", 1, h)])
+        store.add_artifacts(run.run_id, [_blob(artifacts, "notes.txt/inner", one)])
     with pytest.raises(TrackingError, match=r"'model' in run .* is a directory"):
-        store.add_artifacts(run.run_id, [FileEntry("model", 1, h)])
+        store.add_artifacts(run.run_id, [_blob(artifacts, "model", one)])
