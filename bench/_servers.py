@@ -219,7 +219,13 @@ def init_admin(yard: str) -> str:
 
 
 def start_modelyard(
-    label: str, yard: str, logdir: Path, *, workers: int = WORKERS, port: int | None = None
+    label: str,
+    yard: str,
+    logdir: Path,
+    *,
+    workers: int = WORKERS,
+    port: int | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> ServerProc:
     """``modelyard server --yard YARD --workers N`` on a free loopback port."""
     port = port or free_port()
@@ -235,7 +241,7 @@ def start_modelyard(
         "--workers",
         str(workers),
     ]
-    return ServerProc(label, argv, port=port, env=project_env(), logdir=logdir)
+    return ServerProc(label, argv, port=port, env=project_env(**(env or {})), logdir=logdir)
 
 
 def start_mlflow(

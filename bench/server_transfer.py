@@ -22,20 +22,30 @@ summed RSS (every process of it: parent, workers) is sampled every 50 ms.
 Then a second version that changes only ``config.json`` is registered through a
 counting TCP proxy on each side: the bytes the client sent.
 
-Servers: PostgreSQL metadata (a database each), local blob folder /
-``--artifacts-destination`` on the same disk, same worker count. Targets: >= 2x
+Servers: PostgreSQL metadata (a database each), same worker count, and two
+artifact stores in turn: a local blob folder / ``--artifacts-destination DIR``
+on the same disk, then S3 (a throwaway Ceph RGW from ``scripts/s3-server.sh``
+with an in-memory OSD; a bucket each: ``?artifacts=s3://...`` for modelyard,
+``--artifacts-destination s3://...`` with ``MLFLOW_S3_ENDPOINT_URL`` for MLflow,
+whose client still goes through the server; modelyard's downloads of big blobs
+come from presigned URLs, past the server). Targets: >= 2x
 MLflow's throughput both ways; server RSS < 300 MB while streaming; the
 one-small-file version uploads < 1 MB. Knobs: ``BENCH_TRANSFER_MB`` (1024),
-``BENCH_TRANSFER_RUNS`` (3).
+``BENCH_TRANSFER_RUNS`` (3), ``BENCH_TRANSFER_S3_RUNS`` (2),
+``BENCH_TRANSFER_STORES`` (``local,s3``), ``BENCH_TRANSFER_S3_BYTES`` (the OSD's
+memory, 8 GiB).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import statistics
+import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +73,11 @@ from bench._util import (
 
 MB = int(os.environ.get("BENCH_TRANSFER_MB", "1024"))
 ROUNDS = int(os.environ.get("BENCH_TRANSFER_RUNS", "3"))
+S3_ROUNDS = int(os.environ.get("BENCH_TRANSFER_S3_RUNS", "2"))
+STORES = [s for s in os.environ.get("BENCH_TRANSFER_STORES", "local,s3").split(",") if s]
+#: the in-memory OSD must hold every version both servers keep (2 GiB a round, + the change)
+S3_BYTES = int(os.environ.get("BENCH_TRANSFER_S3_BYTES", str(8 * 1024**3)))
+S3_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "s3-server.sh"
 TARGET_SPEED = 2.0
 TARGET_RSS_MB = 300.0
 TARGET_DELTA_BYTES = 1_000_000
@@ -176,11 +191,13 @@ class Sides:
         return dict(out)
 
 
-def _rounds(sides: Sides, model: Path, size: int, expected: int) -> dict[str, list[dict[str, Any]]]:
+def _rounds(
+    sides: Sides, model: Path, size: int, expected: int, count: int
+) -> dict[str, list[dict[str, Any]]]:
     out: dict[str, list[dict[str, Any]]] = {}
     scratch = sides.tmp / "scratch"
     order = ["modelyard", "mlflow"]
-    for r in range(ROUNDS):
+    for r in range(count):
         _stamp(model, r)
         for side in order[r % 2 :] + order[: r % 2]:
             up = sides.run(side, OURS_UP if side == "modelyard" else MLFLOW_UP, str(model))
@@ -244,34 +261,128 @@ def _link_big(src: str, dst: str) -> None:
         shutil.copy2(src, dst)
 
 
-def main() -> None:
-    """Make the model, run the rounds and the small-change version, print the verdicts."""
-    tmp = Path(tempfile.mkdtemp(prefix="bench-server-transfer-"))
-    servers: list[ServerProc] = []
+@contextlib.contextmanager
+def _s3(tmp: Path) -> Iterator[dict[str, str] | None]:
+    """A throwaway Ceph RGW (``scripts/s3-server.sh``) and its ``AWS_*`` variables, or None."""
+    missing = [b for b in ("radosgw", "ceph-mon", "ceph-osd", "ceph") if shutil.which(b) is None]
+    if missing or not S3_SCRIPT.exists():
+        print(f"  S3 variant skipped: {', '.join(missing) or S3_SCRIPT} not found", flush=True)
+        yield None
+        return
+    folder = tmp / "s3"
+    env = {**os.environ, "MODELYARD_S3_SERVER_BYTES": str(S3_BYTES)}
+    started = subprocess.run(
+        [str(S3_SCRIPT), "start", str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+        env=env,
+    )
     try:
-        (tmp / "scratch").mkdir()
-        model = tmp / "model"
-        made = run_python(mlflow_python(), MAKE, str(model), str(MB), env=mlflow_env(), cwd=tmp)
-        size = int(made["size"])
-        expected = _weights(model).stat().st_size + 1
+        if started.returncode != 0:
+            raise BenchError(f"the S3 server did not start: {started.stderr[-3000:]}")
+        aws = {}
+        for line in started.stdout.splitlines():
+            if line.startswith("export ") and "=" in line:
+                key, _, value = line[len("export ") :].partition("=")
+                aws[key] = value
+        aws.update(
+            AWS_CONFIG_FILE=str(tmp / "no-aws-config"),
+            AWS_SHARED_CREDENTIALS_FILE=str(tmp / "no-aws-credentials"),
+            AWS_EC2_METADATA_DISABLED="true",
+        )
+        yield aws
+    finally:
+        subprocess.run([str(S3_SCRIPT), "stop", str(folder)], timeout=120, check=False)
+
+
+def _bucket(aws: dict[str, str], name: str) -> None:
+    import boto3
+
+    boto3.session.Session().client(
+        "s3",
+        endpoint_url=aws["AWS_ENDPOINT_URL"],
+        aws_access_key_id=aws["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=aws["AWS_SECRET_ACCESS_KEY"],
+        region_name=aws["AWS_REGION"],
+    ).create_bucket(Bucket=name)
+
+
+def _one_store(
+    store: str, model: Path, size: int, tmp: Path, aws: dict[str, str] | None
+) -> dict[str, Any]:
+    """Both servers over ``store`` (local folders or S3 buckets): rounds and the small change."""
+    expected = _weights(model).stat().st_size + 1
+    servers: list[ServerProc] = []
+    work = tmp / store
+    (work / "scratch").mkdir(parents=True)
+    try:
         with database("bench_srv_my") as my_db, database("bench_srv_ml") as ml_db:
-            yard = f"{my_db}?blobs={tmp / 'blobs'}"
-            token = init_admin(yard)
-            ours = start_modelyard("modelyard", yard, tmp / "logs")
+            ml_env: dict[str, str] = {}
+            if aws is None:
+                yard = f"{my_db}?blobs={work / 'blobs'}"
+                ml_dest = str(work / "mlartifacts")
+            else:
+                _bucket(aws, "modelyard-bench")
+                _bucket(aws, "mlflow-bench")
+                yard = f"{my_db}?artifacts=s3://modelyard-bench/yard"
+                ml_dest = "s3://mlflow-bench/mlflow"
+                ml_env = {**aws, "MLFLOW_S3_ENDPOINT_URL": aws["AWS_ENDPOINT_URL"]}
+            token = init_admin(yard) if aws is None else _init_admin_env(yard, aws)
+            ours = start_modelyard("modelyard", yard, work / "logs", env=aws)
             servers.append(ours)
-            theirs = start_mlflow("mlflow", ml_db, str(tmp / "mlartifacts"), tmp / "logs")
+            theirs = start_mlflow("mlflow", ml_db, ml_dest, work / "logs", env=ml_env)
             servers.append(theirs)
-            sides = Sides(ours, theirs, token, tmp)
-            rounds = _rounds(sides, model, size, expected)
+            sides = Sides(ours, theirs, token, work)
+            rounds = _rounds(sides, model, size, expected, S3_ROUNDS if aws else ROUNDS)
             delta = _delta(sides, model, expected)
     finally:
         for s in servers:
             s.stop()
+    # the small-change copy shares the weights with the model by a hard link
+    shutil.rmtree(work / "changed", ignore_errors=True)
+    return report(store, rounds, delta, size)
+
+
+def _init_admin_env(yard: str, aws: dict[str, str]) -> str:
+    from bench._servers import modelyard_cli
+
+    out = modelyard_cli("server", "init-admin", "--yard", yard, env=project_env(**aws))
+    return out.strip().splitlines()[-1].strip()
+
+
+def main() -> None:
+    """Make the model; for each store, run the rounds and the small change; print the verdicts."""
+    tmp = Path(tempfile.mkdtemp(prefix="bench-server-transfer-"))
+    results: dict[str, Any] = {}
+    try:
+        model = tmp / "model"
+        made = run_python(mlflow_python(), MAKE, str(model), str(MB), env=mlflow_env(), cwd=tmp)
+        size = int(made["size"])
+        for store in STORES:
+            if store == "local":
+                results[store] = _one_store(store, model, size, tmp, None)
+            elif store == "s3":
+                with _s3(tmp) as aws:
+                    results[store] = (
+                        _one_store(store, model, size, tmp, aws)
+                        if aws is not None
+                        else {"skipped": "no Ceph binaries or scripts/s3-server.sh"}
+                    )
+            else:
+                raise BenchError(f"unknown store {store!r} in BENCH_TRANSFER_STORES")
+    finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    report(rounds, delta, size)
+    write_results(
+        "server_transfer",
+        {"model_bytes": size, "rounds": ROUNDS, "s3_rounds": S3_ROUNDS, "stores": results},
+    )
 
 
-def report(rounds: dict[str, list[dict[str, Any]]], delta: dict[str, Any], size: int) -> None:
+def report(
+    store: str, rounds: dict[str, list[dict[str, Any]]], delta: dict[str, Any], size: int
+) -> dict[str, Any]:
     rows = []
     for label, recs in rounds.items():
         rows.append(
@@ -285,7 +396,8 @@ def report(rounds: dict[str, list[dict[str, Any]]], delta: dict[str, Any], size:
             ]
         )
     print_table(
-        f"{size / 2**20:,.0f} MiB model through the server, median (min..max) of {ROUNDS} rounds",
+        f"{store}: {size / 2**20:,.0f} MiB model through the server, median (min..max) of "
+        f"{len(next(iter(rounds.values())))} rounds",
         [
             "transfer",
             "MiB/s",
@@ -328,24 +440,18 @@ def report(rounds: dict[str, list[dict[str, Any]]], delta: dict[str, Any], size:
         ]
     )
     print_table(
-        "Targets (ratios: median of pairs (min..max))", ["figure", "value", "target", ""], verdicts
+        f"{store}: targets (ratios: median of pairs (min..max))",
+        ["figure", "value", "target", ""],
+        verdicts,
     )
-    write_results(
-        "server_transfer",
-        {
-            "model_bytes": size,
-            "rounds": ROUNDS,
-            "transfers": rounds,
-            "medians_mib_s": {
-                k: statistics.median(r["mib_s"] for r in v) for k, v in rounds.items()
-            },
-            "small_change": delta,
-            "verdicts": [
-                dict(zip(("figure", "value", "target", "verdict"), v, strict=True))
-                for v in verdicts
-            ],
-        },
-    )
+    return {
+        "transfers": rounds,
+        "medians_mib_s": {k: statistics.median(r["mib_s"] for r in v) for k, v in rounds.items()},
+        "small_change": delta,
+        "verdicts": [
+            dict(zip(("figure", "value", "target", "verdict"), v, strict=True)) for v in verdicts
+        ],
+    }
 
 
 if __name__ == "__main__":
