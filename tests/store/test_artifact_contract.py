@@ -13,11 +13,14 @@ import hashlib
 import io
 import itertools
 import os
+import shutil
 import threading
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,6 +28,8 @@ from modelyard.errors import IntegrityError
 from modelyard.store import ArtifactStore, BlobInfo
 from modelyard.store.blobs import LocalBlobStore
 from tests._s3 import S3Server
+from tests._server import start_yard_server
+from tests._yard import POSTGRES, _admin
 
 MIB = 1024 * 1024
 
@@ -115,7 +120,102 @@ def s3_store(s3_env: S3Server, s3_bucket: str) -> Harness:
     return Harness(store, corrupt, visible, pending, lambda: writes[0], 12 * MIB + 17)
 
 
-ARTIFACT_STORES = {"local": "local_store", "s3": "s3_store"}
+class _Linked:
+    """The HTTP store, each blob it stores recorded as a file of a run, as tracking does.
+
+    A server hands a blob only to a caller who may read a version or run that holds
+    it; a blob nothing names is refused, whoever asks (test_mlflow_failures #6). So
+    the suite's bare puts are followed by the one call ``log_artifact`` makes.
+    """
+
+    def __init__(self, store: Any, run_id: str) -> None:
+        self._store = store
+        self._run = run_id
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def _link(self, info: BlobInfo) -> BlobInfo:
+        self._store.session.api(
+            "POST",
+            f"/runs/{self._run}/files",
+            json={
+                "files": [{"path": f"b/{info.sha256}", "size": info.size, "sha256": info.sha256}]
+            },
+        )
+        return info
+
+    def put_file(self, path: Path, *, sha256: str | None = None) -> BlobInfo:
+        return self._link(self._store.put_file(path, sha256=sha256))
+
+    def put_bytes(self, data: bytes) -> BlobInfo:
+        return self._link(self._store.put_bytes(data))
+
+    def put_stream(
+        self, read: Callable[[int], bytes], *, sha256: str, size: int | None = None
+    ) -> BlobInfo:
+        return self._link(self._store.put_stream(read, sha256=sha256, size=size))
+
+
+@pytest.fixture(scope="module")
+def _http_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, str, Path]]:
+    """A server of its own (its blob folder is emptied for every test)."""
+    name = f"modelyard_art_{uuid.uuid4().hex[:10]}"
+    admin = _admin(POSTGRES)
+    admin.execute(f'CREATE DATABASE "{name}"')
+    blobs = tmp_path_factory.mktemp("http-blobs")
+    process, token = start_yard_server(f"{POSTGRES.rsplit('/', 1)[0]}/{name}", blobs)
+    try:
+        yield process, token, blobs
+    finally:
+        process.stop()
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+@pytest.fixture
+def http_store(_http_server: tuple[Any, str, Path]) -> Iterator[Harness]:
+    """The HTTP artifact store of a real ``modelyard server`` over a blob folder."""
+    from modelyard.store.rest._http import HttpSession
+    from modelyard.store.rest.artifacts import HttpArtifactStore
+
+    process, token, blobs = _http_server
+    for part in ("sha256", "tmp"):
+        shutil.rmtree(blobs / part, ignore_errors=True)
+    session = HttpSession(process.url, token=token)
+    experiment = session.api("POST", "/experiments", json={"name": "artifacts"})
+    run = session.api("POST", "/runs", json={"experiment_id": experiment["experiment_id"]})
+    # small parts, so the "big" size takes the parallel ranged path
+    store = HttpArtifactStore(session, part_size=MIB, workers=4, parallel_min=2 * MIB)
+    backing = LocalBlobStore(blobs)
+
+    def corrupt(sha256: str, data: bytes) -> None:
+        target = backing.path(sha256)
+        os.chmod(target, 0o644)
+        target.write_bytes(data)
+
+    def visible() -> set[str]:
+        root = blobs / "sha256"
+        return {p.name for p in root.rglob("*") if p.is_file()} if root.exists() else set()
+
+    def pending() -> int:
+        tmp = blobs / "tmp"
+        return len(list(tmp.iterdir())) if tmp.exists() else 0
+
+    try:
+        yield Harness(
+            _Linked(store, run["run_id"]),  # type: ignore[arg-type]
+            corrupt,
+            visible,
+            pending,
+            _LocalWrites(blobs),
+            3 * MIB + 17,
+        )
+    finally:
+        session.close()
+
+
+ARTIFACT_STORES = {"local": "local_store", "s3": "s3_store", "http": "http_store"}
 MARKS = {"s3": [pytest.mark.s3]}
 
 

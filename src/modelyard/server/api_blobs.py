@@ -41,6 +41,11 @@ _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
+class PutQuery(Strict, kw_only=True):
+    #: the blob's size, when the body is streamed without a Content-Length
+    size: int | None = None
+
+
 class Missing(Strict, kw_only=True):
     sha256: list[str]
 
@@ -89,6 +94,13 @@ async def put_blob(call: Call) -> Response:
     limit = call.state.settings.max_blob_bytes
     declared = call.request.headers.get("content-length")
     size = int(declared) if declared is not None and declared.isdigit() else None
+    query: PutQuery = call.query or PutQuery()
+    if query.size is not None:
+        if query.size < 0 or (size is not None and size != query.size):
+            raise ApiError(
+                400, "invalid_value", "size differs from the body's length", field="size"
+            )
+        size = query.size
     if size is not None and size > limit:
         raise ApiError(413, "payload_too_large", f"a blob may be at most {limit} bytes")
     artifacts = call.state.artifacts
@@ -104,8 +116,9 @@ async def put_blob(call: Call) -> Response:
         raise ApiError(
             400,
             "integrity_error",
-            f"the body does not hash to {sha256}: {exc.problem}",
+            f"the body of blob {sha256} {exc.problem}; nothing was stored",
             field="sha256",
+            detail={"file": f"sha256/{sha256}", "problem": exc.problem},
         ) from None
     except _TooBig:
         raise ApiError(413, "payload_too_large", f"a blob may be at most {limit} bytes") from None
@@ -226,7 +239,7 @@ B = "/blobs/{sha256}"
 
 ROUTES = [
     _route("/blobs/missing", missing, "POST", role("writer"), body=Missing, response=MissingOut),
-    _route(B, put_blob, "PUT", role("writer"), raw_body=True, response=Stored),
+    _route(B, put_blob, "PUT", role("writer"), raw_body=True, query=PutQuery, response=Stored),
     _route(B, get_blob, "GET", BLOB_READ),
     _route(B + "/url", blob_url, "GET", BLOB_READ, response=BlobUrl),
 ]

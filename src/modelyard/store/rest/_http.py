@@ -164,7 +164,12 @@ class HttpSession:
 
     @contextmanager
     def stream(
-        self, method: str, path: str, *, headers: Mapping[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        ok: Iterable[int] = (),
     ) -> Iterator[httpx.Response]:
         """A streamed answer (``Range`` for parts); errors raised as :meth:`request` does."""
         attempt = 0
@@ -187,7 +192,7 @@ class HttpSession:
                 self._pause(attempt, after)
                 continue
             try:
-                if response.status_code >= 400:
+                if response.status_code >= 400 and response.status_code not in set(ok):
                     response.read()
                     self._raise(response, method, path)
                 yield response

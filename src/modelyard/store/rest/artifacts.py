@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from modelyard.errors import IntegrityError
@@ -35,8 +34,20 @@ _ASK_AT_ONCE = 10_000
 class HttpArtifactStore:
     """Blobs of a ``modelyard server``."""
 
-    def __init__(self, session: HttpSession) -> None:
+    def __init__(
+        self,
+        session: HttpSession,
+        *,
+        part_size: int | None = None,
+        workers: int | None = None,
+        parallel_min: int | None = None,
+    ) -> None:
         self.session = session
+        #: download parts and how many at once (``MODELYARD_HTTP_PART_SIZE``, ``..._WORKERS``)
+        self.part_size = part_size or _env_int("MODELYARD_HTTP_PART_SIZE", _PART)
+        self.workers = workers or _env_int("MODELYARD_HTTP_WORKERS", _WORKERS)
+        #: blobs at least this big come down in parallel parts
+        self.parallel_min = parallel_min or max(self.part_size * 2, _PARALLEL_MIN)
 
     @property
     def location(self) -> str:
@@ -100,6 +111,7 @@ class HttpArtifactStore:
     def put_bytes(self, data: bytes) -> BlobInfo:
         """Upload ``data`` unless the server has it already."""
         info = BlobInfo(hashlib.sha256(data).hexdigest(), len(data))
+        self._path(info.sha256)
         if info.sha256 in self.missing([info.sha256]):
             self.session.request(
                 "PUT",
@@ -118,11 +130,15 @@ class HttpArtifactStore:
             while chunk := read(_CHUNK):
                 yield chunk
 
-        headers = {"content-type": "application/octet-stream"}
-        if size is not None:
-            headers["content-length"] = str(size)
+        path = self._path(sha256)
+        # The declared size travels beside the body, not as its Content-Length: a
+        # reader that yields more or less is the server's to refuse, stored nowhere.
         response = self.session.request(
-            "PUT", self._path(sha256), content=chunks(), headers=headers
+            "PUT",
+            path,
+            content=chunks(),
+            params={"size": size},
+            headers={"content-type": "application/octet-stream"},
         )
         return BlobInfo(sha256, int(response.json()["size"]))
 
@@ -137,11 +153,14 @@ class HttpArtifactStore:
 
     # -- reading ----------------------------------------------------------------------------
 
+    def _missing(self, sha256: str) -> IntegrityError:
+        return IntegrityError(self.location, f"sha256/{sha256}", "is missing from the yard")
+
     def read_bytes(self, sha256: str) -> bytes:
         """A blob's content, verified against its name."""
         response = self.session.request("GET", self._path(sha256), ok=(404,))
         if response.status_code == 404:
-            raise IntegrityError(self.location, f"sha256/{sha256}", "is missing from the yard")
+            raise self._missing(sha256)
         data = response.content
         if hashlib.sha256(data).hexdigest() != sha256:
             raise IntegrityError(
@@ -150,60 +169,112 @@ class HttpArtifactStore:
         return data
 
     def iter_bytes(self, sha256: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
-        """A byte range of a blob, unverified."""
+        """A byte range of a blob, unverified; a missing blob raises before the first chunk."""
+        path = self._path(sha256)
+        if end is not None and end <= start:
+            if self.stat(sha256) is None:
+                raise self._missing(sha256)
+            return iter(())
         headers = {}
         if start or end is not None:
             headers["range"] = f"bytes={start}-{'' if end is None else end - 1}"
-        with self.session.stream("GET", self._path(sha256), headers=headers) as response:
-            yield from response.iter_bytes(_CHUNK)
+        opened = self.session.stream("GET", path, headers=headers, ok=(404, 416))
+        response = opened.__enter__()
+        if response.status_code in (404, 416):
+            opened.__exit__(None, None, None)
+            if response.status_code == 404:
+                raise self._missing(sha256)
+            return iter(())  # the range starts past the end
+
+        def chunks() -> Iterator[bytes]:
+            try:
+                yield from response.iter_bytes(_CHUNK)
+            finally:
+                opened.__exit__(None, None, None)
+
+        return chunks()
 
     def copy_to(self, sha256: str, dest: Path, *, size: int | None = None) -> None:
-        """Download a blob into the new file ``dest``, verified before this returns."""
+        """Download a blob into the new file ``dest``, verified before this returns.
+
+        Big blobs come down in parallel ranged parts (from a presigned URL when the
+        server's store makes one); a blob that does not match is never left in ``dest``.
+        """
+        path = self._path(sha256)
+        if dest.exists():  # a new file only: never write over (or remove) what was there
+            raise FileExistsError(dest)
         try:
-            if size is not None and size >= _PARALLEL_MIN:
+            if size is not None and size >= self.parallel_min:
                 self._parallel(sha256, dest, size)
             else:
-                self._single(sha256, dest, size)
+                self._single(path, sha256, dest, size)
         except BaseException:
             dest.unlink(missing_ok=True)
             raise
 
-    def _single(self, sha256: str, dest: Path, size: int | None) -> None:
+    def _single(self, path: str, sha256: str, dest: Path, size: int | None) -> None:
         h = hashlib.sha256()
         written = 0
-        with self.session.stream("GET", self._path(sha256)) as response, open(dest, "xb") as out:
+        with open(dest, "xb") as out, self.session.stream("GET", path, ok=(404,)) as response:
+            if response.status_code == 404:
+                raise self._missing(sha256)
             for chunk in response.iter_bytes(_CHUNK):
                 h.update(chunk)
                 out.write(chunk)
                 written += len(chunk)
-        if h.hexdigest() != sha256 or (size is not None and written != size):
+        if size is not None and written != size:
             raise IntegrityError(
-                self.location, f"sha256/{sha256}", "arrived corrupt (its sha256 or size differs)"
+                self.location, f"sha256/{sha256}", f"arrived corrupt: {written} bytes, not {size}"
+            )
+        if h.hexdigest() != sha256:
+            raise IntegrityError(
+                self.location, f"sha256/{sha256}", "arrived corrupt (its sha256 differs)"
             )
 
     def _parallel(self, sha256: str, dest: Path, size: int) -> None:
-        url = self.session.api("GET", f"/blobs/{sha256}/url").get("url")
+        from modelyard.store._transfer import fetch_into
+
+        found = self.session.request("GET", f"{API_PREFIX}/blobs/{sha256}/url", ok=(404,))
+        if found.status_code == 404:
+            raise self._missing(sha256)
+        where = found.json()
+        if int(where["size"]) != size:
+            raise IntegrityError(
+                self.location,
+                f"sha256/{sha256}",
+                f"is corrupt: the yard has {where['size']} bytes, not {size}",
+            )
+        url = where.get("url")
         plain = self.session.plain_client() if url else None
 
         def fetch(start: int, end: int) -> Iterator[bytes]:
             headers = {"range": f"bytes={start}-{end - 1}"}
-            if plain is not None and url:
+            if plain is not None:  # a presigned URL: no token goes there
                 with plain.stream("GET", url, headers=headers) as response:
-                    response.raise_for_status()
+                    if response.status_code != 206:
+                        raise IntegrityError(
+                            self.location,
+                            f"sha256/{sha256}",
+                            f"the presigned download answered {response.status_code}",
+                        )
                     yield from response.iter_bytes(_CHUNK)
             else:
                 with self.session.stream("GET", self._path(sha256), headers=headers) as r:
                     yield from r.iter_bytes(_CHUNK)
 
         try:
-            _ranges_into(dest, size, fetch)
+            fetch_into(
+                dest,
+                fetch,
+                size=size,
+                sha256=sha256,
+                part_size=self.part_size,
+                workers=self.workers,
+                where=self.location,
+            )
         finally:
             if plain is not None:
                 plain.close()
-        if _hash_file(dest) != sha256:
-            raise IntegrityError(
-                self.location, f"sha256/{sha256}", "arrived corrupt (its sha256 differs)"
-            )
 
 
 def _file_chunks(path: Path) -> Iterator[bytes]:
@@ -212,33 +283,6 @@ def _file_chunks(path: Path) -> Iterator[bytes]:
             yield chunk
 
 
-def _hash_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _ranges_into(dest: Path, size: int, fetch: Callable[[int, int], Iterator[bytes]]) -> None:
-    """Write ``size`` bytes into ``dest`` from parallel ranged fetches (memory: one chunk each)."""
-    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.ftruncate(fd, size)
-
-        def part(start: int) -> None:
-            end = min(start + _PART, size)
-            at = start
-            for chunk in fetch(start, end):
-                if at + len(chunk) > end:
-                    raise IntegrityError(dest, dest.name, "a ranged part came back too long")
-                os.pwrite(fd, chunk, at)
-                at += len(chunk)
-            if at != end:
-                raise IntegrityError(dest, dest.name, "a ranged part came back short")
-
-        with ThreadPoolExecutor(_WORKERS) as pool:
-            for future in [pool.submit(part, s) for s in range(0, size, _PART)]:
-                future.result()
-    finally:
-        os.close(fd)
+def _env_int(name: str, default: int) -> int:
+    text = os.environ.get(name)
+    return int(text) if text and text.isdigit() and int(text) > 0 else default
