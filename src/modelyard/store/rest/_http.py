@@ -6,9 +6,10 @@
   a separate client that carries no credentials.
 - Connection errors, timeouts and 502/503/504 are retried with exponential
   backoff (``MODELYARD_HTTP_RETRIES`` attempts, default 5; ``Retry-After`` is
-  honoured). A write is retried only when it is safe: ``PUT`` and ``DELETE``
-  are idempotent, and every ``POST``/``PATCH`` carries an ``Idempotency-Key``
-  that the server uses to answer a retry with the first attempt's result.
+  honoured); a server certificate TLS does not trust fails at once. A write
+  is retried only when it is safe: ``PUT`` and ``DELETE`` are idempotent, and
+  every ``POST``/``PATCH`` carries an ``Idempotency-Key`` that the server uses
+  to answer a retry with the first attempt's result.
 - Timeouts: ``MODELYARD_HTTP_TIMEOUT`` seconds per read (default 60), 10 s to
   connect. An unreachable server is a :class:`~modelyard.errors.YardError`
   naming the URL.
@@ -134,7 +135,7 @@ class HttpSession:
                     method, path, content=body, params=_params(params), headers=extra
                 )
             except httpx.TransportError as exc:
-                if attempt >= self.retries or not _resendable(body, replay):
+                if attempt >= self.retries or not _resendable(body, replay) or _untrusted(exc):
                     raise YardError(
                         f"cannot reach the yard at {self.base_url}: {_reason(exc)} "
                         f"(after {attempt} attempt{'s' if attempt > 1 else ''})"
@@ -179,10 +180,10 @@ class HttpSession:
                 request = self._client.build_request(method, path, headers=dict(headers or {}))
                 response = self._client.send(request, stream=True)
             except httpx.TransportError as exc:
-                if attempt >= self.retries:
+                if attempt >= self.retries or _untrusted(exc):
                     raise YardError(
                         f"cannot reach the yard at {self.base_url}: {_reason(exc)} "
-                        f"(after {attempt} attempts)"
+                        f"(after {attempt} attempt{'s' if attempt > 1 else ''})"
                     ) from None
                 self._pause(attempt, None)
                 continue
@@ -275,7 +276,26 @@ def _reason(exc: httpx.TransportError) -> str:
         return "connection refused (is `modelyard server` running there?)"
     if isinstance(exc, httpx.TimeoutException):
         return f"timed out ({type(exc).__name__})"
+    if _untrusted(exc):
+        return (
+            f"{text}; the server's certificate is not trusted here: set MODELYARD_CA_BUNDLE "
+            "to the PEM file of the CA that signed it"
+        )
     return text
+
+
+def _untrusted(exc: BaseException) -> bool:
+    """Whether TLS refused the server's certificate (asking again cannot help)."""
+    import ssl
+
+    seen: BaseException | None = exc
+    for _ in range(8):  # httpx -> httpcore -> ssl
+        if seen is None:
+            break
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return "CERTIFICATE_VERIFY_FAILED" in str(exc)
 
 
 def _verify() -> Any:

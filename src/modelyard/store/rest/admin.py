@@ -25,7 +25,8 @@ def server_admin(yard: Any = None) -> ServerAdmin:
     from modelyard.yard import get_yard
 
     yard = yard or get_yard()
-    store = yard.reader()
+    # Asked before opening: a folder that is no yard yet is still no server.
+    store = yard.reader() if yard.spec.scheme in ("http", "https") else None
     if not isinstance(store, RestMetadataStore):
         raise YardError(
             f"the yard in use ({yard.uri}) is not a modelyard server: users, tokens, "

@@ -15,8 +15,11 @@ import hashlib
 import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from modelyard.errors import IntegrityError
+import httpx
+
+from modelyard.errors import IntegrityError, YardError
 from modelyard.store import BlobInfo
 from modelyard.store.rest._http import HttpSession
 from modelyard.store.rest.wire import API_PREFIX
@@ -250,14 +253,22 @@ class HttpArtifactStore:
         def fetch(start: int, end: int) -> Iterator[bytes]:
             headers = {"range": f"bytes={start}-{end - 1}"}
             if plain is not None:  # a presigned URL: no token goes there
-                with plain.stream("GET", url, headers=headers) as response:
-                    if response.status_code != 206:
-                        raise IntegrityError(
-                            self.location,
-                            f"sha256/{sha256}",
-                            f"the presigned download answered {response.status_code}",
-                        )
-                    yield from response.iter_bytes(_CHUNK)
+                try:
+                    with plain.stream("GET", url, headers=headers) as response:
+                        if response.status_code != 206:
+                            raise IntegrityError(
+                                self.location,
+                                f"sha256/{sha256}",
+                                f"the presigned download answered {response.status_code}",
+                            )
+                        yield from response.iter_bytes(_CHUNK)
+                except httpx.TransportError as exc:
+                    # the URL's query is a credential: only its origin is named
+                    origin = "{0.scheme}://{0.netloc}".format(urlsplit(url))
+                    raise YardError(
+                        f"cannot download blob sha256/{sha256} from its presigned URL at "
+                        f"{origin}: {str(exc) or type(exc).__name__}"
+                    ) from None
             else:
                 with self.session.stream("GET", self._path(sha256), headers=headers) as r:
                     yield from r.iter_bytes(_CHUNK)
