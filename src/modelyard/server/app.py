@@ -29,9 +29,10 @@ from collections.abc import MutableMapping, Sequence
 from typing import Any
 
 import anyio.to_thread
+from starlette.responses import Response
 from starlette.routing import Router
 
-from modelyard.server import api_admin, api_blobs, api_registry, api_tracking
+from modelyard.server import _hot, api_admin, api_blobs, api_registry, api_tracking
 from modelyard.server._routing import (
     PRINCIPAL,
     REQUEST_ID,
@@ -109,6 +110,8 @@ class ServerApp:
 
         try:
             self._check_request(scope)
+            if scope["method"] == "GET" and await self._answered_hot(scope, receive, tracked):
+                return
             await self._authenticate(scope)
             await self.router(scope, receive, tracked)
         except ApiError as exc:
@@ -142,6 +145,19 @@ class ServerApp:
             raise ApiError(400, "invalid_path", "the path holds control characters or '//'")
         if any(seg in (".", "..") for seg in path.split("/")):
             raise ApiError(400, "invalid_path", "the path holds a '.' or '..' segment")
+
+    async def _answered_hot(self, scope: Scope, receive: Any, send: Any) -> bool:
+        """Whether the one-statement resolve (:mod:`modelyard.server._hot`) answered."""
+        asked = _hot.match(
+            scope["path"], scope.get("query_string", b""), _header(scope, b"authorization")
+        )
+        if asked is None:
+            return False
+        body = await anyio.to_thread.run_sync(_hot.resolve, self.state, asked)
+        if body is None:
+            return False
+        await Response(body, 200, media_type="application/json")(scope, receive, send)
+        return True
 
     async def _authenticate(self, scope: Scope) -> None:
         scope[PRINCIPAL] = None
@@ -201,6 +217,9 @@ class ServerApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                # as many request threads as pooled connections (see Database.serve)
+                limiter = anyio.to_thread.current_default_thread_limiter()
+                limiter.total_tokens = self.state.settings.threads
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 self.state.yard.close()

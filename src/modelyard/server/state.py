@@ -30,6 +30,8 @@ class ServerSettings:
     presign_min_bytes: int = 8 * 1024 * 1024
     #: how long a presigned URL is valid
     presign_seconds: int = 300
+    #: request threads per worker process, and pooled database connections
+    threads: int = 16
     #: page size caps per listing
     max_page: dict[str, int] = field(
         default_factory=lambda: {"models": 1000, "versions": 10000, "runs": 5000, "audit": 1000}
@@ -58,10 +60,12 @@ class ServerState:
                 f"modelyard server serves a database yard (embedded, sqlite: or postgresql:), "
                 f"not {yard.uri!r}"
             )
+        settings = settings or ServerSettings()
+        metadata.db.serve(settings.threads + 4)  # a few more for calls off the request threads
         return cls(
             yard=yard,
             metadata=metadata,
             artifacts=yard.artifacts,
             auth=SqlAuthStore(metadata.db),
-            settings=settings or ServerSettings(),
+            settings=settings,
         )

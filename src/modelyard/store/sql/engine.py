@@ -67,6 +67,22 @@ class Database:
             _sqlite_events(self.engine)
         else:
             self.engine = sa.create_engine(parsed, pool_pre_ping=True)
+        self.url = parsed
+
+    def serve(self, threads: int) -> None:
+        """Tune the pool for a server answering from ``threads`` threads.
+
+        One pooled connection per thread, so a burst never opens and closes
+        connections (each costs PostgreSQL a process); no ping before each use (a
+        round trip per query): a connection that died answers with an error, which
+        invalidates it and the pool replaces it, and the server's 503 is retried.
+        """
+        if self.dialect == "sqlite":
+            return
+        self.engine.dispose()
+        self.engine = sa.create_engine(
+            self.url, pool_size=threads, max_overflow=threads, pool_use_lifo=True
+        )
 
     def dispose(self) -> None:
         """Close every pooled connection."""
