@@ -29,13 +29,13 @@ import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
-import httpx
 import msgspec
 
 from modelyard._version import __version__
 from modelyard.errors import AccessDenied, ServerError, YardError
+from modelyard.store.rest._transport import Answer, Timeout, Transport, TransportError
 from modelyard.store.rest.wire import API_PREFIX, ErrorBody, rebuild
 
 __all__ = ["ENV_TOKEN", "HttpSession", "seg"]
@@ -65,26 +65,23 @@ class HttpSession:
         self.token = token if token is not None else os.environ.get(ENV_TOKEN) or None
         self.retries = max(1, int(os.environ.get("MODELYARD_HTTP_RETRIES", "5")))
         read = float(os.environ.get("MODELYARD_HTTP_TIMEOUT", "60"))
-        self.timeout = httpx.Timeout(read, connect=min(10.0, read))
+        self.timeout = read
         self.verify = _verify()
         self._client = self._new_client()
 
-    def _new_client(self) -> httpx.Client:
+    def _new_client(self) -> Transport:
         headers = {"user-agent": f"modelyard/{__version__}"}
         if self.token:
             headers["authorization"] = f"Bearer {self.token}"
-        return httpx.Client(
-            base_url=self.base_url,
-            headers=headers,
+        return Transport(self.base_url, headers=headers, timeout=self.timeout, verify=self.verify)
+
+    def plain_client(self) -> Transport:
+        """A client with no credentials, for presigned URLs on other hosts."""
+        return Transport(
+            headers={"user-agent": f"modelyard/{__version__}"},
             timeout=self.timeout,
             verify=self.verify,
-            follow_redirects=False,
-            limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
         )
-
-    def plain_client(self) -> httpx.Client:
-        """A client with no credentials, for presigned URLs on other hosts."""
-        return httpx.Client(timeout=self.timeout, verify=self.verify, follow_redirects=False)
 
     def after_fork(self) -> None:
         """In a forked child: a fresh connection pool (the parent's stays the parent's)."""
@@ -115,7 +112,7 @@ class HttpSession:
         headers: Mapping[str, str] | None = None,
         ok: Iterable[int] = (),
         replay: Any = None,
-    ) -> httpx.Response:
+    ) -> Answer:
         """Send one request, retrying what is safe to retry; raise for error answers.
 
         ``ok`` lists error statuses the caller handles itself. ``replay`` makes a
@@ -132,9 +129,10 @@ class HttpSession:
             attempt += 1
             try:
                 response = self._client.request(
-                    method, path, content=body, params=_params(params), headers=extra
+                    method, path + _query(params), headers=extra, body=body
                 )
-            except httpx.TransportError as exc:
+                response.content  # noqa: B018 - API answers are small: read them now
+            except TransportError as exc:
                 if attempt >= self.retries or not _resendable(body, replay) or _untrusted(exc):
                     raise YardError(
                         f"cannot reach the yard at {self.base_url}: {_reason(exc)} "
@@ -171,15 +169,14 @@ class HttpSession:
         *,
         headers: Mapping[str, str] | None = None,
         ok: Iterable[int] = (),
-    ) -> Iterator[httpx.Response]:
+    ) -> Iterator[Answer]:
         """A streamed answer (``Range`` for parts); errors raised as :meth:`request` does."""
         attempt = 0
         while True:
             attempt += 1
             try:
-                request = self._client.build_request(method, path, headers=dict(headers or {}))
-                response = self._client.send(request, stream=True)
-            except httpx.TransportError as exc:
+                response = self._client.request(method, path, headers=dict(headers or {}))
+            except TransportError as exc:
                 if attempt >= self.retries or _untrusted(exc):
                     raise YardError(
                         f"cannot reach the yard at {self.base_url}: {_reason(exc)} "
@@ -207,7 +204,7 @@ class HttpSession:
             delay = min(float(retry_after), 10.0)
         time.sleep(delay)
 
-    def _raise(self, response: httpx.Response, method: str, path: str) -> None:
+    def _raise(self, response: Answer, method: str, path: str) -> None:
         url = f"{self.base_url}{path}"
         status = response.status_code
         try:
@@ -246,10 +243,10 @@ class HttpSession:
         )
 
 
-def _params(params: Mapping[str, Any] | None) -> httpx.QueryParams | None:
+def _query(params: Mapping[str, Any] | None) -> str:
     if not params:
-        return None
-    out: list[tuple[str, str | int | float | bool | None]] = []
+        return ""
+    out: list[tuple[str, str]] = []
     for key, value in params.items():
         if value is None:
             continue
@@ -259,43 +256,33 @@ def _params(params: Mapping[str, Any] | None) -> httpx.QueryParams | None:
             out.append((key, "true" if value else "false"))
         else:
             out.append((key, str(value)))
-    return httpx.QueryParams(out)
+    return "?" + urlencode(out) if out else ""
 
 
 def _resendable(body: Any, replay: Any) -> bool:
     return body is None or isinstance(body, bytes) or replay is not None
 
 
-def _in_progress(response: httpx.Response) -> bool:
+def _in_progress(response: Answer) -> bool:
     return response.status_code == 409 and b"request_in_progress" in response.content[:200]
 
 
-def _reason(exc: httpx.TransportError) -> str:
-    text = str(exc) or type(exc).__name__
-    if isinstance(exc, httpx.ConnectError) and "refused" in text.lower():
+def _reason(exc: TransportError) -> str:
+    if exc.refused:
         return "connection refused (is `modelyard server` running there?)"
-    if isinstance(exc, httpx.TimeoutException):
-        return f"timed out ({type(exc).__name__})"
-    if _untrusted(exc):
+    if isinstance(exc, Timeout):
+        return "timed out"
+    if exc.untrusted:
         return (
-            f"{text}; the server's certificate is not trusted here: set MODELYARD_CA_BUNDLE "
-            "to the PEM file of the CA that signed it"
+            f"{exc.reason}; the server's certificate is not trusted here: set "
+            "MODELYARD_CA_BUNDLE to the PEM file of the CA that signed it"
         )
-    return text
+    return exc.reason
 
 
-def _untrusted(exc: BaseException) -> bool:
+def _untrusted(exc: TransportError) -> bool:
     """Whether TLS refused the server's certificate (asking again cannot help)."""
-    import ssl
-
-    seen: BaseException | None = exc
-    for _ in range(8):  # httpx -> httpcore -> ssl
-        if seen is None:
-            break
-        if isinstance(seen, ssl.SSLCertVerificationError):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return "CERTIFICATE_VERIFY_FAILED" in str(exc)
+    return exc.untrusted
 
 
 def _verify() -> Any:

@@ -17,11 +17,10 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import httpx
-
 from modelyard.errors import IntegrityError, YardError
 from modelyard.store import BlobInfo
 from modelyard.store.rest._http import HttpSession
+from modelyard.store.rest._transport import TransportError
 from modelyard.store.rest.wire import API_PREFIX
 
 __all__ = ["HttpArtifactStore"]
@@ -262,7 +261,7 @@ class HttpArtifactStore:
                                 f"the presigned download answered {response.status_code}",
                             )
                         yield from response.iter_bytes(_CHUNK)
-                except httpx.TransportError as exc:
+                except TransportError as exc:
                     # the URL's query is a credential: only its origin is named
                     origin = "{0.scheme}://{0.netloc}".format(urlsplit(url))
                     raise YardError(
