@@ -28,7 +28,7 @@ $(SPARK_STAMP): pyproject.toml
 	echo '*' > $(SPARK_VENV)/.gitignore
 	$(SPARK_PY) -m pip install -q --upgrade pip
 	# the first build compiles pyspark's 456 MB sdist into a wheel (~1 min), cached by pip after
-	$(SPARK_PY) -m pip install -q -e '.[sklearn,spark,uv]' pytest pytest-timeout
+	$(SPARK_PY) -m pip install -q -e '.[sklearn,spark,uv]' pytest pytest-timeout httpx
 	touch $(SPARK_STAMP)
 
 s3-server-packages:  ## the Debian packages of the test S3 server, unless they are there
