@@ -58,6 +58,8 @@ def run_uvicorn(
     """Serve ``app`` on ``sock`` in this process until SIGTERM / Ctrl-C (then drain)."""
     import uvicorn
 
+    _larger_body_buffer()
+
     config = uvicorn.Config(
         app,
         lifespan="on",
@@ -77,6 +79,26 @@ def run_uvicorn(
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _drained)
     server.run(sockets=[sock])
+
+
+#: request body bytes uvicorn buffers before it stops reading the socket
+_BODY_BUFFER = 1 << 20
+
+
+def _larger_body_buffer() -> None:
+    # uvicorn pauses reading once 64 KiB of a body wait for the app, so a 1 GB upload
+    # took 16,000 pause/resume turns of the event loop and ran at ~450 MB/s with the
+    # loop idle. Its parsers read the limit as a module global; 1 MiB per connection
+    # keeps memory bounded and the socket busy.
+    import importlib
+
+    for name in ("flow_control", "httptools_impl", "h11_impl"):
+        try:
+            module = importlib.import_module(f"uvicorn.protocols.http.{name}")
+        except ImportError:  # httptools not installed
+            continue
+        if getattr(module, "HIGH_WATER_LIMIT", 0) < _BODY_BUFFER:
+            setattr(module, "HIGH_WATER_LIMIT", _BODY_BUFFER)  # noqa: B010 - a module global
 
 
 def _drained(signum: int, frame: Any) -> None:

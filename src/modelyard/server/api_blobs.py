@@ -15,12 +15,14 @@ Memory stays flat: bodies go through in chunks, never whole.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import queue
 import re
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import anyio.from_thread
 import anyio.to_thread
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response, StreamingResponse
@@ -108,6 +110,7 @@ async def put_blob(call: Call) -> Response:
     if existing is not None:
         return json_response(Stored(sha256=sha256, size=existing.size, stored=False))
     reader = _BodyReader(call, limit)
+    pump = asyncio.ensure_future(reader.pump())
     try:
         info = await anyio.to_thread.run_sync(
             lambda: artifacts.put_stream(reader.read, sha256=sha256, size=size)
@@ -124,6 +127,11 @@ async def put_blob(call: Call) -> Response:
         raise ApiError(413, "payload_too_large", f"a blob may be at most {limit} bytes") from None
     except ClientDisconnect:
         raise ApiError(400, "incomplete_body", "the upload ended before the body did") from None
+    finally:
+        if not pump.done():  # the store stopped reading early (a mismatch, a blob it had)
+            pump.cancel()
+            with contextlib.suppress(BaseException):
+                await pump
     return json_response(Stored(sha256=sha256, size=info.size, stored=True), 201)
 
 
@@ -201,33 +209,79 @@ class _TooBig(Exception):
 
 
 class _BodyReader:
-    """``read(n)`` for a store running in a worker thread, fed by the request's stream."""
+    """``read(n)`` for a store in a worker thread, fed by the request body as it arrives.
+
+    The event loop keeps receiving while the store hashes and writes: blocks of
+    1 MiB go through a queue of a few blocks (memory stays flat; a full queue
+    pauses the receiving, which pauses the client). Without it each side waited
+    for the other and an upload ran at half speed.
+    """
+
+    _BLOCK = 1 << 20
+    _AHEAD = 8
 
     def __init__(self, call: Call, limit: int) -> None:
-        self._stream = call.request.stream().__aiter__()
-        self._buffer = bytearray()
-        self._done = False
-        self._seen = 0
+        self._request = call.request
         self._limit = limit
+        self._queue: queue.Queue[bytes | BaseException | None] = queue.Queue(self._AHEAD)
+        self._left = b""
+        self._ended = False
+
+    async def pump(self) -> None:
+        """Receive the body into the queue (runs on the event loop)."""
+        pieces: list[bytes] = []
+        have = seen = 0
+        try:
+            async for chunk in self._request.stream():
+                seen += len(chunk)
+                if seen > self._limit:
+                    raise _TooBig
+                pieces.append(chunk)
+                have += len(chunk)
+                if have >= self._BLOCK:
+                    await self._put(b"".join(pieces))
+                    pieces, have = [], 0
+            if pieces:
+                await self._put(b"".join(pieces))
+            await self._put(None)
+        except BaseException as exc:  # the store sees it and stops; nothing is stored
+            await self._put(exc, force=True)
+            if not isinstance(exc, Exception):
+                raise
+
+    async def _put(self, item: bytes | BaseException | None, *, force: bool = False) -> None:
+        while True:
+            try:
+                self._queue.put_nowait(item)
+                return
+            except queue.Full:
+                if force:  # make room: what is queued will not be stored anyway
+                    with contextlib.suppress(queue.Empty):
+                        self._queue.get_nowait()
+                    continue
+                await asyncio.sleep(0.0005)
 
     def read(self, n: int) -> bytes:
+        """Up to ``n`` bytes of the body (``b""`` at its end); runs in the store's thread.
+
+        A whole block is handed over as it came when it fits: no copy.
+        """
         if n <= 0:
             return b""
-        return anyio.from_thread.run(self._fill, n)
-
-    async def _fill(self, n: int) -> bytes:
-        while len(self._buffer) < n and not self._done:
-            try:
-                chunk = await self._stream.__anext__()
-            except StopAsyncIteration:
-                self._done = True
-                break
-            self._seen += len(chunk)
-            if self._seen > self._limit:
-                raise _TooBig
-            self._buffer += chunk
-        out = bytes(self._buffer[:n])
-        del self._buffer[:n]
+        if not self._left:
+            if self._ended:
+                return b""
+            item = self._queue.get()
+            if item is None:
+                self._ended = True
+                return b""
+            if isinstance(item, BaseException):
+                self._ended = True
+                raise item
+            if len(item) <= n:
+                return item
+            self._left = item
+        out, self._left = self._left[:n], self._left[n:]
         return out
 
 

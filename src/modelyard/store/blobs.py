@@ -16,9 +16,11 @@ import hashlib
 import os
 import re
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from modelyard.errors import IntegrityError
 from modelyard.store import BlobInfo
@@ -26,6 +28,10 @@ from modelyard.store import BlobInfo
 __all__ = ["LocalBlobStore", "hash_file"]
 
 _CHUNK = 1 << 20
+#: blobs from this size on (or of unknown size) are hashed and written in two threads
+_OVERLAP_FROM = 16 * _CHUNK
+#: what a big blob's reader is asked for at a time (it may hand over less)
+_BIG_READ = 8 * _CHUNK
 _HEX = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -75,7 +81,7 @@ class LocalBlobStore:
         if self.exists(info.sha256):
             return info
         with open(path, "rb") as src:
-            self._write(src.read, info)
+            self._write(src.read, info, size=info.size)
         return info
 
     def put_bytes(self, data: bytes) -> BlobInfo:
@@ -83,7 +89,7 @@ class LocalBlobStore:
         info = BlobInfo(hashlib.sha256(data).hexdigest(), len(data))
         if not self.exists(info.sha256):
             chunks = iter([data, b""])
-            self._write(lambda _n: next(chunks), info)
+            self._write(lambda _n: next(chunks), info, size=info.size)
         return info
 
     def stat(self, sha256: str) -> BlobInfo | None:
@@ -183,10 +189,13 @@ class LocalBlobStore:
         try:
             written = 0
             with open(tmp, "xb") as out:
-                while chunk := read(_CHUNK):
-                    h.update(chunk)
-                    out.write(chunk)
-                    written += len(chunk)
+                if size is not None and size < _OVERLAP_FROM:
+                    while chunk := read(_CHUNK):
+                        h.update(chunk)
+                        out.write(chunk)
+                        written += len(chunk)
+                else:
+                    written = _hash_while_writing(read, h, out)
                 out.flush()
                 os.fsync(out.fileno())
             if size is not None and written != size:
@@ -203,6 +212,28 @@ class LocalBlobStore:
             os.replace(tmp, target)
         finally:
             tmp.unlink(missing_ok=True)
+
+
+def _hash_while_writing(read: Callable[[int], bytes], h: Any, out: BinaryIO) -> int:
+    """Copy ``read``'s bytes to ``out`` hashing them, the writes in a second thread.
+
+    Hashing and writing both let go of the GIL, so a big blob takes about as long
+    as the slower of the two instead of their sum. At most a few chunks wait.
+    """
+    written = 0
+    pending: deque[Future[int]] = deque()
+    with ThreadPoolExecutor(1, thread_name_prefix="modelyard-blob-write") as pool:
+        try:
+            while chunk := read(_BIG_READ):
+                pending.append(pool.submit(out.write, chunk))
+                h.update(chunk)
+                written += len(chunk)
+                while len(pending) > 4:
+                    pending.popleft().result()
+        finally:
+            while pending:
+                pending.popleft().result()
+    return written
 
 
 def _chunks(fh: BinaryIO, start: int, end: int | None) -> Iterator[bytes]:
