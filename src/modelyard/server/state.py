@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -32,6 +33,8 @@ class ServerSettings:
     presign_seconds: int = 300
     #: request threads per worker process, and pooled database connections
     threads: int = 16
+    #: parts of one upload in flight to an object store (MODELYARD_S3_CONCURRENCY wins)
+    upload_parts: int = 4
     #: page size caps per listing
     max_page: dict[str, int] = field(
         default_factory=lambda: {"models": 1000, "versions": 10000, "runs": 5000, "audit": 1000}
@@ -62,10 +65,15 @@ class ServerState:
             )
         settings = settings or ServerSettings()
         metadata.db.serve(settings.threads + 4)  # a few more for calls off the request threads
+        artifacts = yard.artifacts
+        if hasattr(artifacts, "concurrency") and not os.environ.get("MODELYARD_S3_CONCURRENCY"):
+            # A client's upload holds concurrency x part size in the server: keep a few
+            # uploads at once within the server's memory (4 x 16 MiB each by default).
+            artifacts.concurrency = min(artifacts.concurrency, settings.upload_parts)
         return cls(
             yard=yard,
             metadata=metadata,
-            artifacts=yard.artifacts,
+            artifacts=artifacts,
             auth=SqlAuthStore(metadata.db),
             settings=settings,
         )
