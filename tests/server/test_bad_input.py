@@ -8,6 +8,8 @@ a version must have every file stored. Random bodies never get a 5xx.
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -316,3 +318,35 @@ def test_random_bodies_never_get_a_5xx(
     with yard_server.client(yard_server.admin_token) as c:
         response = c.request(method, P + path, json=body)
     assert response.status_code < 500, (method, path, body, response.text)
+
+
+def test_no_answer_names_the_servers_paths(
+    yard_server: YardServer, api: httpx.Client, model: dict[str, Any]
+) -> None:
+    where = str(yard_server.blobs)
+    # a manifest not in canonical order
+    unsorted = "".join(
+        f"{e.sha256}  {e.size}  {e.path}\n" for e in reversed(model["manifest"].entries)
+    ).encode()
+    sha = hashlib.sha256(unsorted).hexdigest()
+    api.put(P + f"/blobs/{sha}", content=unsorted)
+    info = error(
+        api.post(
+            P + "/models/m/versions", json={"digest": f"sha256:{sha}", "source": f"sha256:{sha}"}
+        ),
+        400,
+    )
+    assert "canonical" in info["message"]
+    assert where not in json.dumps(info)
+    # a file damaged in the store: the server's fault, a 500 with a request id only
+    manifest_blob = Path(where) / "sha256" / model["digest"][7:9] / model["digest"][7:]
+    original = manifest_blob.read_bytes()
+    os.chmod(manifest_blob, 0o644)
+    manifest_blob.write_bytes(b"damaged")
+    try:
+        damaged = api.get(P + "/models/m/versions/1/files")
+    finally:  # the blob folder outlives this test: put the bytes back
+        manifest_blob.write_bytes(original)
+    info = error(damaged, 500)
+    assert damaged.headers["x-request-id"] in info["message"]
+    assert where not in damaged.text

@@ -489,11 +489,25 @@ def _error_response(exc: ApiError, scope: Scope) -> Response:
 
 
 def _modelyard_error(exc: ModelyardError, scope: Scope) -> Response:
-    from modelyard.errors import RegisteredModelNotFound, RunNotFound
+    from modelyard.errors import ModelFormatError, RegisteredModelNotFound, RunNotFound
     from modelyard.server.errors import body_for
 
     state = scope.get(STATE)
     principal = scope.get(PRINCIPAL)
+    if isinstance(exc, ModelFormatError):
+        # A handler that meets a damaged file in the yard's own store: the server's
+        # fault, and its message names the store's location. Client input that does
+        # not hash is answered as such by the routes themselves.
+        request_id = scope.get(REQUEST_ID, "")
+        log.error("request %s: %s", request_id, exc)
+        return _error_response(
+            ApiError(
+                500,
+                "internal_error",
+                f"the yard's store holds a damaged file (request id {request_id})",
+            ),
+            scope,
+        )
     if isinstance(exc, RegisteredModelNotFound) and state is not None and principal is not None:
         # A store's suggestions come from every name; the caller sees only theirs.
         exc = state.auth.model_not_found(principal, exc.name)

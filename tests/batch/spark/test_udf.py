@@ -169,3 +169,31 @@ def test_env_uv_scores_in_the_models_own_environment(spark: Any, old_sklearn_mod
     which = udf(spark, str(old_sklearn_models / "version"), "string", env="uv")
     got = df.select(which("x").alias("v")).toPandas()
     assert got["v"].tolist() == [OLD_SKLEARN] * 20
+
+
+def test_a_udf_over_a_yard_server(
+    spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``MODELYARD_URI=http://...``: resolved and fetched on the driver through the server."""
+    from sklearn.dummy import DummyRegressor
+
+    from modelyard.registry import register_model, set_alias
+    from modelyard.spark import udf
+    from modelyard.yard import set_yard
+    from tests._server import start_yard_server
+
+    process, token = start_yard_server(f"sqlite:///{tmp_path / 'yard.db'}", tmp_path / "blobs")
+    try:
+        monkeypatch.setenv("MODELYARD_TOKEN", token)
+        monkeypatch.setenv("MODELYARD_CACHE", str(tmp_path / "cache"))
+        set_yard(process.url)
+        X = pd.DataFrame({"x": np.arange(10.0)})
+        model = DummyRegressor(strategy="constant", constant=3.0).fit(X, X["x"])
+        modelyard.save_model(model, tmp_path / "m")
+        set_alias("dummy", "champion", register_model(str(tmp_path / "m"), "dummy").version)
+        predict = udf(spark, "models:/dummy@champion")
+        got = spark.createDataFrame(X).repartition(2).select(predict("x").alias("p")).toPandas()
+        assert set(got["p"]) == {3.0}
+    finally:
+        set_yard(None)
+        process.stop()
