@@ -5,11 +5,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from modelyard.server.errors import ApiError
 
-__all__ = ["page_offset", "page_size", "page_token"]
+__all__ = ["page", "page_offset", "page_size", "page_token"]
+
+T = TypeVar("T")
 
 
 def _fingerprint(parts: Sequence[object]) -> str:
@@ -53,3 +56,20 @@ def page_size(requested: int, cap: int, field: str = "max_results") -> int:
             field=field,
         )
     return requested
+
+
+def page(
+    fetch: Callable[[int, int], list[T]],
+    *,
+    token: str | None,
+    query: Sequence[object],
+    requested: int,
+    cap: int,
+) -> tuple[list[T], str | None]:
+    """One page: ``fetch(limit, offset)`` asked for one row more than the page holds, so
+    the token for the next page is given only when there is one."""
+    size = page_size(requested, cap)
+    offset = page_offset(token, query)
+    found = fetch(size + 1, offset)
+    more = len(found) > size
+    return found[:size], page_token(offset + size, query) if more else None

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from modelyard._version import __version__
-from modelyard.server._pages import page_offset, page_size, page_token
+from modelyard.server._pages import page
 from modelyard.server._routing import ApiRoute, Call
 from modelyard.server.access import PUBLIC, SIGNED_IN, on_experiment, on_model, role
 from modelyard.server.errors import ApiError
@@ -359,35 +359,35 @@ def list_user_grants(call: Call) -> Grants:
 def audit(call: Call) -> Events:
     """The audit log, newest first: who did what to which thing, when, from -> to."""
     q: AuditQuery = call.query or AuditQuery()
-    size = page_size(q.max_results, call.state.settings.max_page["audit"])
-    key = ("audit", q.since, q.until, q.actor, q.action, q.target)
-    offset = page_offset(q.page_token, key)
-    found = call.state.auth.audit(
-        since_ms=q.since,
-        until_ms=q.until,
-        actor=q.actor,
-        action=q.action,
-        target=q.target,
-        max_results=size + 1,
-        offset=offset,
+    found, token = page(
+        lambda limit, offset: call.state.auth.audit(
+            since_ms=q.since,
+            until_ms=q.until,
+            actor=q.actor,
+            action=q.action,
+            target=q.target,
+            max_results=limit,
+            offset=offset,
+        ),
+        token=q.page_token,
+        query=("audit", q.since, q.until, q.actor, q.action, q.target),
+        requested=q.max_results,
+        cap=call.state.settings.max_page["audit"],
     )
-    more = len(found) > size
-    return Events(
-        events=[
-            EventOut(
-                event_id=e.event_id,
-                at=to_millis(e.at),
-                actor=e.actor,
-                action=e.action,
-                target=e.target,
-                detail=e.detail,
-                request_id=e.request_id,
-                client=e.client,
-            )
-            for e in found[:size]
-        ],
-        next_page_token=page_token(offset + size, key) if more else None,
-    )
+    events = [
+        EventOut(
+            event_id=e.event_id,
+            at=to_millis(e.at),
+            actor=e.actor,
+            action=e.action,
+            target=e.target,
+            detail=e.detail,
+            request_id=e.request_id,
+            client=e.client,
+        )
+        for e in found
+    ]
+    return Events(events=events, next_page_token=token)
 
 
 # -- helpers --------------------------------------------------------------------------------

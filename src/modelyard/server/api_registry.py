@@ -13,7 +13,7 @@ from typing import Any
 
 from modelyard.errors import AlreadyExists, InvalidURI, ModelNotFound, ModelyardError
 from modelyard.format.content import ContentManifest
-from modelyard.server._pages import page_offset, page_size, page_token
+from modelyard.server._pages import page
 from modelyard.server._routing import ApiRoute, Call, run_not_found
 from modelyard.server.access import SIGNED_IN, on_model, role
 from modelyard.server.errors import ApiError, forbidden
@@ -116,17 +116,16 @@ def create_model(call: Call) -> wire.ModelOut:
 def search_models(call: Call) -> ModelPage:
     """Registered models matching a filter, as far as the caller may see."""
     q: SearchQuery = call.query or SearchQuery()
-    size = page_size(q.max_results, call.state.settings.max_page["models"])
-    key = ("models", q.filter, q.order_by)
-    offset = page_offset(q.page_token, key)
-    found = call.state.metadata.search_registered_models(
-        q.filter, q.order_by or None, size + 1, offset=offset, visible_to=_scope(call)
+    found, token = page(
+        lambda limit, offset: call.state.metadata.search_registered_models(
+            q.filter, q.order_by or None, limit, offset=offset, visible_to=_scope(call)
+        ),
+        token=q.page_token,
+        query=("models", q.filter, q.order_by),
+        requested=q.max_results,
+        cap=call.state.settings.max_page["models"],
     )
-    more = len(found) > size
-    return ModelPage(
-        models=[wire.model_out(m) for m in found[:size]],
-        next_page_token=page_token(offset + size, key) if more else None,
-    )
+    return ModelPage(models=[wire.model_out(m) for m in found], next_page_token=token)
 
 
 def get_model(call: Call) -> wire.ModelOut:
@@ -232,17 +231,16 @@ def version_files(call: Call) -> Files:
 def search_versions(call: Call) -> VersionPage:
     """Versions matching a filter, as far as the caller may see."""
     q: SearchQuery = call.query or SearchQuery(max_results=1000)
-    size = page_size(q.max_results, call.state.settings.max_page["versions"])
-    key = ("versions", q.filter, q.order_by)
-    offset = page_offset(q.page_token, key)
-    found = call.state.metadata.search_model_versions(
-        q.filter, q.order_by or None, size + 1, offset=offset, visible_to=_scope(call)
+    found, token = page(
+        lambda limit, offset: call.state.metadata.search_model_versions(
+            q.filter, q.order_by or None, limit, offset=offset, visible_to=_scope(call)
+        ),
+        token=q.page_token,
+        query=("versions", q.filter, q.order_by),
+        requested=q.max_results,
+        cap=call.state.settings.max_page["versions"],
     )
-    more = len(found) > size
-    return VersionPage(
-        versions=[wire.version_out(v) for v in found[:size]],
-        next_page_token=page_token(offset + size, key) if more else None,
-    )
+    return VersionPage(versions=[wire.version_out(v) for v in found], next_page_token=token)
 
 
 def update_version(call: Call) -> wire.VersionOut:

@@ -13,7 +13,7 @@ from typing import Any
 from modelyard._keys import check_key, check_strings
 from modelyard.errors import AlreadyExists, TrackingError
 from modelyard.format.content import FileEntry
-from modelyard.server._pages import page_offset, page_size, page_token
+from modelyard.server._pages import page
 from modelyard.server._routing import ApiRoute, Call, run_not_found
 from modelyard.server.access import SIGNED_IN, on_experiment, on_run, role
 from modelyard.server.errors import ApiError
@@ -160,23 +160,22 @@ def get_run(call: Call) -> wire.RunOut:
 def search_runs(call: Call) -> RunPage:
     """Runs matching a filter in experiments the caller may see."""
     body: SearchRuns = call.body
-    size = page_size(body.max_results, call.state.settings.max_page["runs"])
-    key = ("runs", body.experiment_ids, body.filter, body.order_by)
-    offset = page_offset(body.page_token, key)
     scope = None if call.user.is_admin else call.user.user_id
-    found = call.state.metadata.search_runs(
-        body.experiment_ids,
-        body.filter,
-        body.order_by or None,
-        size + 1,
-        offset=offset,
-        visible_to=scope,
+    found, token = page(
+        lambda limit, offset: call.state.metadata.search_runs(
+            body.experiment_ids,
+            body.filter,
+            body.order_by or None,
+            limit,
+            offset=offset,
+            visible_to=scope,
+        ),
+        token=body.page_token,
+        query=("runs", body.experiment_ids, body.filter, body.order_by),
+        requested=body.max_results,
+        cap=call.state.settings.max_page["runs"],
     )
-    more = len(found) > size
-    return RunPage(
-        runs=[wire.run_out(r) for r in found[:size]],
-        next_page_token=page_token(offset + size, key) if more else None,
-    )
+    return RunPage(runs=[wire.run_out(r) for r in found], next_page_token=token)
 
 
 def end_run(call: Call) -> None:

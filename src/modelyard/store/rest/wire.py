@@ -15,9 +15,10 @@ the same context (``suggestions``, ``aliases``, ``versions``, ...).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -154,117 +155,106 @@ class ErrorBody(Out, kw_only=True):
 # -- conversions ------------------------------------------------------------------------
 
 
-def _ms(when: Any) -> int:
-    return to_millis(when)
+# Entities and their wire forms have the same field names, so one pair of
+# functions converts all of them: times become milliseconds, tuples lists, and a
+# run's metric values the spellings of number_out.
+_TIMES = frozenset({"created_at", "updated_at", "changed_at", "start_time", "end_time"})
+E = TypeVar("E")
+W = TypeVar("W", bound=msgspec.Struct)
 
 
-def _dt(ms: int) -> Any:
-    when = from_millis(ms)
-    assert when is not None
-    return when
+def to_wire(kind: type[W], entity: Any) -> W:
+    """The wire form ``kind`` of an entity (a frozen dataclass with the same field names)."""
+    values: dict[str, Any] = {}
+    for name in kind.__struct_fields__:
+        value = getattr(entity, name)
+        if name in _TIMES:
+            value = None if value is None else to_millis(value)
+        elif name == "metrics":
+            value = {k: number_out(v) for k, v in value.items()}
+        elif isinstance(value, tuple):
+            value = list(value)
+        elif isinstance(value, dict):
+            value = dict(value)
+        values[name] = value
+    return kind(**values)
+
+
+def from_wire(kind: type[E], out: msgspec.Struct) -> E:
+    """The entity ``kind`` from its wire form."""
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(kind):  # type: ignore[arg-type]
+        value = getattr(out, f.name)
+        if f.name in _TIMES:
+            value = from_millis(value)
+        elif f.name == "metrics":
+            value = {k: number_in(v) for k, v in value.items()}
+        elif isinstance(value, list):
+            value = tuple(value)
+        elif isinstance(value, dict):
+            value = dict(value)
+        values[f.name] = value
+    return kind(**values)
 
 
 def model_out(m: RegisteredModel) -> ModelOut:
     """Wire form of a registered model."""
-    return ModelOut(
-        name=m.name,
-        description=m.description,
-        created_at=_ms(m.created_at),
-        updated_at=_ms(m.updated_at),
-        tags=dict(m.tags),
-        aliases=dict(m.aliases),
-        latest_version=m.latest_version,
-        protected_aliases=list(m.protected_aliases),
-    )
+    return to_wire(ModelOut, m)
 
 
 def model_in(m: ModelOut) -> RegisteredModel:
     """A registered model from its wire form."""
-    return RegisteredModel(
-        name=m.name,
-        description=m.description,
-        created_at=_dt(m.created_at),
-        updated_at=_dt(m.updated_at),
-        tags=dict(m.tags),
-        aliases=dict(m.aliases),
-        latest_version=m.latest_version,
-        protected_aliases=tuple(m.protected_aliases),
-    )
+    return from_wire(RegisteredModel, m)
 
 
 def version_out(v: ModelVersion) -> VersionOut:
     """Wire form of a model version."""
-    return VersionOut(
-        name=v.name,
-        version=v.version,
-        digest=v.digest,
-        source=v.source,
-        run_id=v.run_id,
-        status=v.status,
-        description=v.description,
-        created_at=_ms(v.created_at),
-        updated_at=_ms(v.updated_at),
-        created_by=v.created_by,
-        tags=dict(v.tags),
-        aliases=list(v.aliases),
-    )
+    return to_wire(VersionOut, v)
 
 
 def version_in(v: VersionOut) -> ModelVersion:
     """A model version from its wire form."""
-    return ModelVersion(
-        name=v.name,
-        version=v.version,
-        digest=v.digest,
-        source=v.source,
-        run_id=v.run_id,
-        status=v.status,
-        description=v.description,
-        created_at=_dt(v.created_at),
-        updated_at=_dt(v.updated_at),
-        created_by=v.created_by,
-        tags=dict(v.tags),
-        aliases=tuple(v.aliases),
-    )
+    return from_wire(ModelVersion, v)
 
 
 def resolved_out(r: ResolvedVersion) -> ResolvedOut:
     """Wire form of a resolved reference."""
-    return ResolvedOut(name=r.name, version=r.version, digest=r.digest, run_id=r.run_id)
+    return to_wire(ResolvedOut, r)
 
 
 def resolved_in(r: ResolvedOut) -> ResolvedVersion:
     """A resolved reference from its wire form."""
-    return ResolvedVersion(r.name, r.version, r.digest, r.run_id)
+    return from_wire(ResolvedVersion, r)
 
 
 def change_out(c: AliasChange) -> AliasChangeOut:
     """Wire form of an alias move."""
-    return AliasChangeOut(
-        name=c.name,
-        alias=c.alias,
-        from_version=c.from_version,
-        to_version=c.to_version,
-        changed_at=_ms(c.changed_at),
-        changed_by=c.changed_by,
-    )
+    return to_wire(AliasChangeOut, c)
 
 
 def change_in(c: AliasChangeOut) -> AliasChange:
     """An alias move from its wire form."""
-    return AliasChange(
-        c.name, c.alias, c.from_version, c.to_version, _dt(c.changed_at), c.changed_by
-    )
+    return from_wire(AliasChange, c)
 
 
 def experiment_out(e: Experiment) -> ExperimentOut:
     """Wire form of an experiment."""
-    return ExperimentOut(experiment_id=e.experiment_id, name=e.name, created_at=_ms(e.created_at))
+    return to_wire(ExperimentOut, e)
 
 
 def experiment_in(e: ExperimentOut) -> Experiment:
     """An experiment from its wire form."""
-    return Experiment(e.experiment_id, e.name, _dt(e.created_at))
+    return from_wire(Experiment, e)
+
+
+def run_out(r: Run) -> RunOut:
+    """Wire form of a run."""
+    return to_wire(RunOut, r)
+
+
+def run_in(r: RunOut) -> Run:
+    """A run from its wire form."""
+    return from_wire(Run, r)
 
 
 def number_out(value: float) -> float | str:
@@ -284,42 +274,6 @@ def number_in(value: float | str, field: str = "value") -> float:
             raise ValueError(f"{field}: {value!r} is not a number (nor NaN, Infinity, -Infinity)")
         return spelled[value]
     return float(value)
-
-
-def run_out(r: Run) -> RunOut:
-    """Wire form of a run."""
-    return RunOut(
-        run_id=r.run_id,
-        experiment_id=r.experiment_id,
-        experiment=r.experiment,
-        name=r.name,
-        status=r.status,
-        start_time=_ms(r.start_time),
-        end_time=_ms(r.end_time) if r.end_time else None,
-        parent_run_id=r.parent_run_id,
-        created_by=r.created_by,
-        params=dict(r.params),
-        metrics={k: number_out(v) for k, v in r.metrics.items()},
-        tags=dict(r.tags),
-    )
-
-
-def run_in(r: RunOut) -> Run:
-    """A run from its wire form."""
-    return Run(
-        run_id=r.run_id,
-        experiment_id=r.experiment_id,
-        experiment=r.experiment,
-        name=r.name,
-        status=r.status,
-        start_time=_dt(r.start_time),
-        end_time=from_millis(r.end_time),
-        parent_run_id=r.parent_run_id,
-        created_by=r.created_by,
-        params=dict(r.params),
-        metrics={k: number_in(v) for k, v in r.metrics.items()},
-        tags=dict(r.tags),
-    )
 
 
 def metric_out(m: Metric) -> MetricIO:

@@ -264,63 +264,50 @@ class SqlAuthStore:
 
         One query. A model hidden by a ``none`` grant answers ``(id, "none")``.
         """
-        query = (
-            sa.select(_M.model_id, _MG.permission)
-            .select_from(registered_models)
-            .outerjoin(
-                model_grants,
-                sa.and_(_MG.model_id == _M.model_id, _MG.user_id == principal.user_id),
-            )
-            .where(_M.name == name)
-        )
-        with self.db.read() as conn:
-            row = conn.execute(query).first()
-        if row is None:
-            return None, principal.effective("model", None)
-        grant = check_permission(row.permission) if row.permission is not None else None
-        return int(row.model_id), principal.effective("model", grant)
+        return self._access(principal, "model", registered_models, _M.model_id, _M.name == name)
 
     def experiment_access(
         self, principal: Principal, *, name: str | None = None, experiment_id: int | None = None
     ) -> tuple[int | None, Permission]:
         """The experiment's id (``None`` if missing) and what ``principal`` may do on it."""
         e = experiments.c
-        query = (
-            sa.select(e.experiment_id, _EG.permission)
-            .select_from(experiments)
-            .outerjoin(
-                experiment_grants,
-                sa.and_(_EG.experiment_id == e.experiment_id, _EG.user_id == principal.user_id),
-            )
-        )
-        query = query.where(
-            e.name == name if name is not None else e.experiment_id == experiment_id
-        )
-        with self.db.read() as conn:
-            row = conn.execute(query).first()
-        if row is None:
-            return None, principal.effective("experiment", None)
-        grant = check_permission(row.permission) if row.permission is not None else None
-        return int(row.experiment_id), principal.effective("experiment", grant)
+        which = e.name == name if name is not None else e.experiment_id == experiment_id
+        return self._access(principal, "experiment", experiments, e.experiment_id, which)
 
     def run_access(self, principal: Principal, run_id: str) -> tuple[bool, Permission]:
         """Whether the run exists, and what ``principal`` may do on it (its experiment's)."""
         r = runs.c
+        found, permission = self._access(
+            principal, "experiment", runs, r.experiment_id, r.run_id == run_id
+        )
+        return found is not None, permission
+
+    def _access(
+        self,
+        principal: Principal,
+        kind: ResourceKind,
+        table: sa.Table,
+        owner: Any,
+        which: ColumnElement[bool],
+    ) -> tuple[int | None, Permission]:
+        # The row (a model, an experiment, or a run standing for its experiment) and
+        # the caller's grant on its owner, in one query.
+        grants, column = _grant_table(kind)
         query = (
-            sa.select(r.run_id, _EG.permission)
-            .select_from(runs)
+            sa.select(owner, grants.c.permission)
+            .select_from(table)
             .outerjoin(
-                experiment_grants,
-                sa.and_(_EG.experiment_id == r.experiment_id, _EG.user_id == principal.user_id),
+                grants,
+                sa.and_(grants.c[column] == owner, grants.c.user_id == principal.user_id),
             )
-            .where(r.run_id == run_id)
+            .where(which)
         )
         with self.db.read() as conn:
             row = conn.execute(query).first()
         if row is None:
-            return False, principal.effective("experiment", None)
-        grant = check_permission(row.permission) if row.permission is not None else None
-        return True, principal.effective("experiment", grant)
+            return None, principal.effective(kind, None)
+        grant = check_permission(row[1]) if row[1] is not None else None
+        return int(row[0]), principal.effective(kind, grant)
 
     def set_grant(
         self, kind: ResourceKind, resource_id: int, user: str, permission: str

@@ -297,36 +297,27 @@ tokens = Table(
     Column("last_used_at", BigInteger),
 )
 
+
 # Grants are keyed by the resource's id, never its name, and go with it when it is
 # deleted: a model deleted and made again under the same name starts with none.
-model_grants = Table(
-    "model_grants",
-    metadata,
-    Column(
-        "model_id",
-        Integer,
-        ForeignKey("registered_models.model_id", ondelete="CASCADE"),
-        primary_key=True,
-    ),
-    Column("user_id", Integer, ForeignKey("users.user_id", ondelete="CASCADE"), primary_key=True),
-    # none | read | edit | manage
-    Column("permission", String(16), nullable=False),
-    Index("ix_model_grants_user_id", "user_id"),
-)
+def _grants(kind: str, owner: str, column: str) -> Table:
+    return Table(
+        f"{kind}_grants",
+        metadata,
+        Column(
+            column, Integer, ForeignKey(f"{owner}.{column}", ondelete="CASCADE"), primary_key=True
+        ),
+        Column(
+            "user_id", Integer, ForeignKey("users.user_id", ondelete="CASCADE"), primary_key=True
+        ),
+        # none | read | edit | manage
+        Column("permission", String(16), nullable=False),
+        Index(f"ix_{kind}_grants_user_id", "user_id"),
+    )
 
-experiment_grants = Table(
-    "experiment_grants",
-    metadata,
-    Column(
-        "experiment_id",
-        Integer,
-        ForeignKey("experiments.experiment_id", ondelete="CASCADE"),
-        primary_key=True,
-    ),
-    Column("user_id", Integer, ForeignKey("users.user_id", ondelete="CASCADE"), primary_key=True),
-    Column("permission", String(16), nullable=False),
-    Index("ix_experiment_grants_user_id", "user_id"),
-)
+
+model_grants = _grants("model", "registered_models", "model_id")
+experiment_grants = _grants("experiment", "experiments", "experiment_id")
 
 # Aliases only `manage` may move or delete (e.g. champion).
 protected_aliases = Table(
