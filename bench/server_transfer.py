@@ -17,7 +17,9 @@ Each round first rewrites the weights' first bytes, so every upload carries a
 new 1 GiB file on both sides (modelyard would otherwise find it stored already).
 Times are taken inside the client process around the call (imports excluded);
 throughput is MiB / s of the directory. While each transfer runs, the server's
-summed RSS (every process of it: parent, workers) is sampled every 50 ms.
+summed RSS (every process of it: parent, workers) is sampled every 50 ms, and
+its summed PSS (``/proc/<pid>/smaps_rollup``: pages the pre-forked workers
+share with the parent counted once, not once per process) every 250 ms.
 
 Then a second version that changes only ``config.json`` is registered through a
 counting TCP proxy on each side: the bytes the client sent.
@@ -188,6 +190,9 @@ class Sides:
         out["rss_peak_mib"] = rss.peak
         out["rss_before_mib"] = rss.baseline
         out["rss_peak_process_mib"] = rss.peak_process
+        out["pss_peak_mib"] = rss.pss_peak
+        out["pss_before_mib"] = rss.pss_baseline
+        out["pss_peak_process_mib"] = rss.pss_peak_process
         return dict(out)
 
 
@@ -211,9 +216,11 @@ def _rounds(
             out.setdefault(f"{side} upload", []).append(up)
             out.setdefault(f"{side} download", []).append(down)
             print(
-                f"  round {r + 1} {side:9s} up {up['mib_s']:7.1f} MiB/s "
-                f"(server RSS peak {up['rss_peak_mib']:.0f} MiB), down {down['mib_s']:7.1f} MiB/s "
-                f"(server RSS peak {down['rss_peak_mib']:.0f} MiB)  load {os.getloadavg()[0]:.1f}",
+                f"  round {r + 1} {side:9s} up {up['mib_s']:7.1f} MiB/s (server RSS / PSS peak "
+                f"{up['rss_peak_mib']:.0f} / {up['pss_peak_mib']:.0f} MiB), "
+                f"down {down['mib_s']:7.1f} MiB/s (server RSS / PSS peak "
+                f"{down['rss_peak_mib']:.0f} / {down['pss_peak_mib']:.0f} MiB)  "
+                f"load {os.getloadavg()[0]:.1f}",
                 flush=True,
             )
             for p in scratch.iterdir():
@@ -393,6 +400,9 @@ def report(
                 Summary.of([r["rss_peak_mib"] for r in recs]).fmt(0),
                 Summary.of([r["rss_before_mib"] for r in recs]).fmt(0),
                 Summary.of([r["rss_peak_process_mib"] for r in recs]).fmt(0),
+                Summary.of([r["pss_peak_mib"] for r in recs]).fmt(0),
+                Summary.of([r["pss_before_mib"] for r in recs]).fmt(0),
+                Summary.of([r["pss_peak_process_mib"] for r in recs]).fmt(0),
             ]
         )
     print_table(
@@ -403,6 +413,9 @@ def report(
             "MiB/s",
             "seconds",
             "server RSS peak MiB (all processes)",
+            "before",
+            "largest process",
+            "server PSS peak MiB (all processes)",
             "before",
             "largest process",
         ],
@@ -428,6 +441,16 @@ def report(
             f"{peak:.0f} MiB",
             f"< {TARGET_RSS_MB:g} MB",
             "ok" if peak * 2**20 < TARGET_RSS_MB * 1e6 else "MISSED",
+        ]
+    )
+    pss = max(r["pss_peak_mib"] for k, v in rounds.items() if "modelyard" in k for r in v)
+    ml_pss = max(r["pss_peak_mib"] for k, v in rounds.items() if "mlflow" in k for r in v)
+    verdicts.append(
+        [
+            "modelyard server PSS while streaming (peak, all processes; information)",
+            f"{pss:.0f} MiB (MLflow {ml_pss:.0f} MiB)",
+            "",
+            "",
         ]
     )
     sent = delta["modelyard"]["bytes_up"]
