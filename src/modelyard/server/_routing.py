@@ -37,12 +37,12 @@ from modelyard.errors import ModelyardError
 from modelyard.server.access import Access
 from modelyard.server.errors import ApiError, forbidden, unauthenticated, validation_error
 from modelyard.store.access import ROLES, Permission, Principal, at_least
-from modelyard.uri import validate_alias, validate_name
+from modelyard.uri import validate_alias, validate_name, validate_relative_path
 
 if TYPE_CHECKING:
     from modelyard.server.state import ServerState
 
-__all__ = ["ApiRoute", "Call", "Scope", "json_response", "run_not_found"]
+__all__ = ["MLFLOW_PREFIXES", "ApiRoute", "Call", "Scope", "json_response", "run_not_found"]
 
 log = logging.getLogger("modelyard.server")
 
@@ -55,6 +55,9 @@ _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _TOKEN_ID = re.compile(r"^[0-9a-f]{12}$")
 _RUN_ID = re.compile(r"^[A-Za-z0-9_\-]{1,32}$")
 _KEY = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
+_LOGGED_MODEL = re.compile(r"^m-[0-9a-f]{32}$")
+#: paths answered in MLflow's dialect (its error envelope, its lenient decoding)
+MLFLOW_PREFIXES = ("/api/2.0/mlflow", "/api/3.0/mlflow", "/ajax-api/")
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _ROLE_RANK = {r: i for i, r in enumerate(ROLES)}
 
@@ -76,6 +79,18 @@ def _matching(rx: re.Pattern[str], what: str) -> Callable[[str], str]:
     return check
 
 
+def _artifact_path(value: str) -> str:
+    path = validate_relative_path(value, "artifact path")
+    if path != value:
+        raise ApiError(
+            400,
+            "invalid_value",
+            f"artifact path {value!r} is not a plain relative path",
+            field="path",
+        )
+    return path
+
+
 #: every path parameter of every route, and how it is checked
 PATH_PARAMS: dict[str, Callable[[str], Any]] = {
     "name": validate_name,
@@ -88,6 +103,8 @@ PATH_PARAMS: dict[str, Callable[[str], Any]] = {
     "token_id": _matching(_TOKEN_ID, "token id"),
     "experiment_id": lambda v: _positive(v, "experiment id"),
     "experiment": lambda v: validate_name(v, "experiment name"),
+    "logged_model": _matching(_LOGGED_MODEL, "logged model id"),
+    "path": _artifact_path,
 }
 
 
@@ -184,6 +201,9 @@ class ApiRoute(Route):
         self.response_type = response
         self.raw_body = raw_body
         self.is_async = inspect.iscoroutinefunction(handler)
+        # MLflow's client sends fields a route may not use (run_uuid beside run_id, newer
+        # fields of newer clients): its routes ignore what they do not know.
+        self.lenient = path.startswith(MLFLOW_PREFIXES)
         super().__init__(path, self._asgi, methods=[method], name=f"{method} {path}")
         # Starlette wraps a method endpoint as request -> response; ours speaks ASGI.
         self.app = self._asgi
@@ -231,7 +251,7 @@ class ApiRoute(Route):
                 raise validation_error(exc, "request body") from None
         elif not self.raw_body and self.method in _WRITES:
             raw = await _read_json(request, state.settings.max_json_bytes)
-            if raw.strip() not in (b"", b"{}"):
+            if raw.strip() not in (b"", b"{}") and not self.lenient:
                 raise ApiError(400, "invalid_request", "this route takes no request body")
         call = Call(request, principal, path, query, body, state, scope[REQUEST_ID])
         if self.is_async:
@@ -245,7 +265,7 @@ class ApiRoute(Route):
     def _decode_query(self, request: Request) -> Any:
         items = request.query_params.multi_items()
         if self.query_type is None:
-            if items:
+            if items and not self.lenient:
                 raise ApiError(
                     400,
                     "invalid_request",
@@ -256,6 +276,8 @@ class ApiRoute(Route):
         fields = getattr(self.query_type, "__struct_fields__", ())
         data: dict[str, Any] = {}
         for key, value in items:
+            if key not in fields and self.lenient:
+                continue
             if key not in fields:
                 raise ApiError(
                     400, "invalid_request", f"unknown query parameter {key!r}", field=key
@@ -404,6 +426,9 @@ class ApiRoute(Route):
             self._enough(permission, f"run {run_id}", principal)
             call.permission = permission
             return
+        if access.kind == "resource":
+            self._check_resource(call, principal)
+            return
         if access.kind == "blob":
             sha256 = call.param(access.param)
             if not auth.can_read_blob(principal, sha256):
@@ -412,6 +437,14 @@ class ApiRoute(Route):
                 )
             return
         raise AssertionError(access)  # pragma: no cover
+
+    def _check_resource(self, call: Call, principal: Principal) -> None:
+        assert self.access.find is not None
+        permission, label = self.access.find(call)
+        if permission == "none":  # pragma: no cover - finders raise their 404
+            raise ApiError(404, "not_found", f"no {label}")
+        self._enough(permission, label, principal)
+        call.permission = permission
 
     def _enough(self, permission: Permission, what: str, principal: Principal) -> None:
         if not at_least(permission, self.access.need):  # type: ignore[arg-type]
@@ -483,6 +516,11 @@ def _error_response(exc: ApiError, scope: Scope) -> Response:
     from modelyard.store.rest.wire import error_body
 
     headers = {**exc.headers, "x-request-id": scope.get(REQUEST_ID, "")}
+    if str(scope.get("path", "")).startswith(MLFLOW_PREFIXES):
+        from modelyard.server.mlflow.wire import mlflow_error
+
+        status, body = mlflow_error(exc.status, exc.info.code, exc.info.message)
+        return Response(body, status, headers=headers, media_type="application/json")
     return Response(
         error_body(exc.info), exc.status, headers=headers, media_type="application/json"
     )
@@ -514,6 +552,11 @@ def _modelyard_error(exc: ModelyardError, scope: Scope) -> Response:
     elif isinstance(exc, RunNotFound) and not (principal and principal.is_admin):
         exc = RunNotFound(exc.run_id)  # similar ids may belong to runs the caller cannot see
     status, body = body_for(exc)
+    if str(scope.get("path", "")).startswith(MLFLOW_PREFIXES):
+        from modelyard.server.errors import info_for
+
+        info = info_for(exc)
+        return _error_response(ApiError(status, info.code, info.message), scope)
     return Response(
         body,
         status,

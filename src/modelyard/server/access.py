@@ -14,6 +14,9 @@ build otherwise), so a route nobody thought about cannot be reachable:
 ``on_experiment("edit", "body...")``   that permission on an experiment (by id or name)
 ``on_run("edit")``                     that permission on the run's experiment
 ``BLOB_READ``                          a version or run the caller may read holds the blob
+``on_resource("read", what, find)``    that permission on whatever ``find(call)`` names (the
+                                       MLflow routes: an experiment by MLflow id, a logged
+                                       model, an artifact path); ``find`` raises the 404
 =====================================  =======================================================
 
 A resource the caller may not see (a ``none`` grant) answers 404 as if it did
@@ -22,8 +25,9 @@ not exist; one they see but may not change answers 403.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from modelyard.store.access import Permission, Role
 
@@ -34,11 +38,15 @@ __all__ = [
     "Access",
     "on_experiment",
     "on_model",
+    "on_resource",
     "on_run",
     "role",
 ]
 
-Kind = Literal["public", "signed_in", "role", "model", "experiment", "run", "blob"]
+Kind = Literal["public", "signed_in", "role", "model", "experiment", "run", "blob", "resource"]
+#: ``find(call) -> (permission, label)``: the caller's permission on the resource a
+#: request names; raises the route's 404 when it is missing or hidden from the caller
+Finder = Callable[[Any], tuple[Permission, str]]
 
 
 @dataclass(frozen=True)
@@ -52,6 +60,9 @@ class Access:
     param: str = ""
     #: a model route that may create the model (writers)
     create: bool = False
+    #: ``resource`` routes: what the resource is, and how to find the caller's permission
+    what: str = ""
+    find: Finder | None = None
 
     def describe(self) -> str:
         """How the route's access reads in the API document."""
@@ -63,6 +74,8 @@ class Access:
             return f"role {self.need} or above"
         if self.kind == "blob":
             return "read on a version or run holding the blob"
+        if self.kind == "resource":
+            return f"{self.need} on the {self.what}"
         extra = " (a writer may create it)" if self.create else ""
         return f"{self.need} on the {self.kind} named by {self.param}{extra}"
 
@@ -90,3 +103,8 @@ def on_experiment(need: Permission, param: str) -> Access:
 def on_run(need: Permission, param: str = "run_id") -> Access:
     """Permission ``need`` on the experiment of the run named by ``param``."""
     return Access("run", need, param)
+
+
+def on_resource(need: Permission, what: str, find: Finder) -> Access:
+    """Permission ``need`` on the resource ``find(call)`` names (see :data:`Finder`)."""
+    return Access("resource", need, what=what, find=find)

@@ -34,6 +34,7 @@ from starlette.routing import Router
 
 from modelyard.server import _hot, api_admin, api_blobs, api_registry, api_tracking
 from modelyard.server._routing import (
+    MLFLOW_PREFIXES,
     PRINCIPAL,
     REQUEST_ID,
     STATE,
@@ -55,11 +56,14 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 def all_routes() -> list[ApiRoute]:
     """Every route of the API (the OpenAPI document is added by the app)."""
+    from modelyard.server import mlflow
+
     return [
         *api_admin.ROUTES,
         *api_registry.ROUTES,
         *api_tracking.ROUTES,
         *api_blobs.ROUTES,
+        *mlflow.routes(),
     ]
 
 
@@ -191,6 +195,14 @@ class ServerApp:
     async def _not_found(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope.get(PRINCIPAL) is None:
             exc = unauthenticated(scope.get("modelyard.auth_problem") or "a token is required")
+        elif str(scope["path"]).startswith(MLFLOW_PREFIXES):
+            # MLflow's client retries a 5xx for minutes and gives up on a 501 at once
+            exc = ApiError(
+                501,
+                "not_implemented",
+                f"{scope['method']} {scope['path']} is not implemented by modelyard server "
+                "(see docs/mlflow.md for the MLflow routes it serves)",
+            )
         else:
             exc = ApiError(404, "route_not_found", "no such route; see /openapi.json")
         await _error_response(exc, scope)(scope, receive, send)

@@ -16,7 +16,7 @@ import msgspec
 from modelyard import errors
 from modelyard.store.rest.wire import ErrorInfo, error_body, error_info, error_status
 
-__all__ = ["ApiError", "body_for", "status_for", "validation_error"]
+__all__ = ["ApiError", "body_for", "info_for", "status_for", "validation_error"]
 
 _FIELD = re.compile(r"`\$\.([^`]+)`|field `([^`]+)`")
 
@@ -74,10 +74,15 @@ def status_for(exc: errors.ModelyardError) -> int:
     return error_status(info.code) or 400
 
 
+def info_for(exc: errors.ModelyardError) -> ErrorInfo:
+    """The wire form of a modelyard error (a plain ``bad_request`` when it has none)."""
+    try:
+        return error_info(exc)
+    except TypeError:
+        return ErrorInfo(code="bad_request", message=str(exc))
+
+
 def body_for(exc: errors.ModelyardError) -> tuple[int, bytes]:
     """(status, body) for a modelyard error; errors without a wire form are a plain 400."""
-    try:
-        info = error_info(exc)
-    except TypeError:
-        info = ErrorInfo(code="bad_request", message=str(exc))
+    info = info_for(exc)
     return error_status(info.code) or 400, error_body(info)

@@ -45,6 +45,8 @@ from modelyard.store.sql.schema import (
     experiment_grants,
     experiments,
     idempotency_keys,
+    logged_model_files,
+    logged_models,
     model_grants,
     model_versions,
     protected_aliases,
@@ -274,6 +276,16 @@ class SqlAuthStore:
         which = e.name == name if name is not None else e.experiment_id == experiment_id
         return self._access(principal, "experiment", experiments, e.experiment_id, which)
 
+    def logged_model_access(
+        self, principal: Principal, model_id: str
+    ) -> tuple[int | None, Permission]:
+        """The experiment id of a logged model (``None`` if missing) and what ``principal``
+        may do on it: a logged model is its experiment's, like a run."""
+        lm = logged_models.c
+        return self._access(
+            principal, "experiment", logged_models, lm.experiment_id, lm.model_id == model_id
+        )
+
     def run_access(self, principal: Principal, run_id: str) -> tuple[bool, Permission]:
         """Whether the run exists, and what ``principal`` may do on it (its experiment's)."""
         r = runs.c
@@ -419,7 +431,7 @@ class SqlAuthStore:
     # -- blobs -------------------------------------------------------------------
 
     def can_read_blob(self, principal: Principal, sha256: str) -> bool:
-        """Whether a version or run that ``principal`` may read holds the blob.
+        """Whether a version, run or logged model that ``principal`` may read holds the blob.
 
         A blob no readable version, version manifest or run file names is refused
         (as if absent), whoever asks: knowing a hash is not a permission.
@@ -428,12 +440,15 @@ class SqlAuthStore:
         as_file = sa.exists().where(vf.sha256 == sha256)
         as_manifest = sa.exists().where(mv.digest == "sha256:" + sha256)
         in_run = sa.exists().where(ra.sha256 == sha256, r.run_id == ra.run_id)
+        lf, lm = logged_model_files.c, logged_models.c
+        in_logged = sa.exists().where(lf.sha256 == sha256, lm.model_id == lf.model_id)
         if not principal.is_admin:
             u = principal.user_id
             as_file = as_file.where(visible_model(u, vf.model_id))
             as_manifest = as_manifest.where(visible_model(u, mv.model_id))
             in_run = in_run.where(visible_experiment(u, r.experiment_id))
-        query = sa.select(sa.or_(as_file, as_manifest, in_run))
+            in_logged = in_logged.where(visible_experiment(u, lm.experiment_id))
+        query = sa.select(sa.or_(as_file, as_manifest, in_run, in_logged))
         with self.db.read() as conn:
             return bool(conn.execute(query).scalar())
 

@@ -282,6 +282,20 @@ class RunQueries:
                 for r in rows
             ]
 
+    def latest_metrics(self, run_id: str) -> list[Metric]:
+        """Each metric's latest value with its step and time (what MLflow shows on a run)."""
+        m = run_latest_metrics.c
+        with self.db.read() as conn:
+            rows = conn.execute(
+                sa.select(m.key, m.value, m.step, m.timestamp)
+                .where(m.run_id == run_id)
+                .order_by(m.key)
+            )
+            return [
+                Metric(r.key, math.nan if r.value is None else r.value, r.step, r.timestamp)
+                for r in rows
+            ]
+
     def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
         """Set (or replace) run tags."""
         if not tags:

@@ -40,6 +40,10 @@ __all__ = [
     "experiment_grants",
     "experiments",
     "idempotency_keys",
+    "logged_model_files",
+    "logged_model_params",
+    "logged_model_tags",
+    "logged_models",
     "metadata",
     "model_aliases",
     "model_grants",
@@ -361,4 +365,67 @@ idempotency_keys = Table(
     Column("status", Integer),
     Column("response", Text),
     Column("created_at", BigInteger, nullable=False, index=True),
+)
+
+
+# -- added in revision 0004: models logged by MLflow's client ---------------------------
+
+# MLflow 3 logs a model as a "logged model" (``m-<32 hex>``) of an experiment,
+# uploads its files, then marks it READY; a registry version is made from it.
+# Its files are recorded as they arrive (each hashed by the server, never by
+# the client's word), so a version made from it is content-addressed as ours.
+logged_models = Table(
+    "logged_models",
+    metadata,
+    Column("model_id", String(34), primary_key=True),
+    Column(
+        "experiment_id",
+        Integer,
+        ForeignKey("experiments.experiment_id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("name", String(_NAME), nullable=False),
+    Column("source_run_id", String(_RUN_ID), ForeignKey("runs.run_id", ondelete="SET NULL")),
+    Column("model_type", String(_NAME)),
+    Column("status", String(32), nullable=False),
+    #: the content manifest's digest, fixed when the model is marked READY
+    Column("digest", String(_DIGEST)),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("created_by", String(_NAME)),
+    Index("ix_logged_models_source_run_id", "source_run_id"),
+)
+
+
+def _logged_kv(name: str) -> Table:
+    return Table(
+        name,
+        metadata,
+        Column(
+            "model_id",
+            String(34),
+            ForeignKey("logged_models.model_id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
+        Column("key", String(_KEY), primary_key=True),
+        Column("value", Text, nullable=False),
+    )
+
+
+logged_model_tags = _logged_kv("logged_model_tags")
+logged_model_params = _logged_kv("logged_model_params")
+
+logged_model_files = Table(
+    "logged_model_files",
+    metadata,
+    Column(
+        "model_id",
+        String(34),
+        ForeignKey("logged_models.model_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("path", String(1000), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False, index=True),
 )
