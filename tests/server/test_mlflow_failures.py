@@ -226,7 +226,7 @@ def test_05_no_sub_app_outside_auth_cve_2026_2652(yard_server: YardServer) -> No
     for path in (
         "/ajax-api/3.0/jobs/",
         "/v1/traces",
-        "/api/3.0/mlflow/server-info",
+        "/api/3.0/mlflow/traces",
         "/static/x",
         "/api/v1",
         "/api/v2/models",
@@ -236,6 +236,13 @@ def test_05_no_sub_app_outside_auth_cve_2026_2652(yard_server: YardServer) -> No
         for method in ("GET", "POST", "DELETE"):
             status, _, _ = raw(yard_server, method, path)
             assert status == 401, (method, path)
+    # public as in MLflow (its client probes it before signing in): capability flags only
+    status, _, body = raw(yard_server, "GET", "/api/3.0/mlflow/server-info")
+    assert status == 200
+    assert all(
+        k.endswith(("_enabled", "_supported", "_type", "_version")) for k in json.loads(body)
+    )
+    assert raw(yard_server, "POST", "/api/3.0/mlflow/server-info")[0] == 405
 
 
 # 6 ---------------------------------------------------------------------------------------
@@ -454,7 +461,8 @@ def test_12_no_graphql_cve_2025_0453(yard_server: YardServer, world: dict[str, A
     for path in ("/graphql", "/ajax-api/graphql", P + "/graphql"):
         assert raw(yard_server, "POST", path, body=query)[0] == 401
         status, _, body = raw(yard_server, "POST", path, bearer(world["admin"]), query)
-        assert status == 404
+        # no such route: a 404, or MLflow's 501 under its own prefixes
+        assert status == (501 if path.startswith("/ajax-api/") else 404)
         assert b"__schema" not in body
 
 
