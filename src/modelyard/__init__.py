@@ -201,3 +201,25 @@ __all__ = [
     "update_model_version",
     "update_registered_model",
 ]
+
+# Submodules that bring an engine (Spark, the scoring server, batch scoring) are
+# attributes too, so `import modelyard; modelyard.spark.udf(...)` works, but they are
+# imported on first access (PEP 562), never by `import modelyard`: that stays cheap
+# and pulls in no framework. They are modules, not API names, so not in __all__.
+_LAZY_SUBMODULES = frozenset({"batch", "serving", "spark"})
+
+
+def __getattr__(name: str) -> object:
+    """Import a lazy submodule on first attribute access."""
+    if name in _LAZY_SUBMODULES:
+        import importlib
+
+        # import_module also binds the submodule on this package, so later
+        # accesses no longer reach __getattr__.
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """Public names plus the lazy submodules, for completion in notebooks."""
+    return sorted({*globals(), *_LAZY_SUBMODULES})
