@@ -47,10 +47,29 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from modelyard.loading.check import EnvironmentReport
+# errors.py is the ground floor: every module may import it and it imports no
+# module of modelyard's, so no layer (format, flavors, loading ...) can close a
+# circle through it. What an error carries from upper layers is typed by shape.
+
+
+class EnvironmentReportLike(Protocol):
+    """What :class:`EnvironmentMismatch` needs of a report (``loading.check.EnvironmentReport``)."""
+
+    @property
+    def ok(self) -> bool:
+        """No mismatch at all."""
+        ...
+
+    def summary(self) -> str:
+        """One short paragraph naming every mismatch."""
+        ...
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-friendly form."""
+        ...
+
 
 __all__ = [
     "AccessDenied",
@@ -439,7 +458,8 @@ class ConfigError(ModelyardError, ValueError):
 class EnvironmentMismatch(ModelyardError):
     """The running environment does not satisfy the model's (raised under ``env="strict"``)."""
 
-    def __init__(self, report: EnvironmentReport) -> None:
+    def __init__(self, report: EnvironmentReportLike) -> None:
+        # In practice a modelyard.loading.check.EnvironmentReport (mismatches, python_*).
         self.report = report
         super().__init__(report.summary())
 
