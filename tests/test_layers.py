@@ -35,6 +35,7 @@ def test_errors_is_the_ground_floor() -> None:
 @pytest.mark.parametrize(
     ("a", "b"),
     [
+        ("modelyard.batch._parse", "modelyard.batch.files"),
         ("modelyard.errors", "modelyard.loading.check"),
     ],
 )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from modelyard.batch.files import RowFailure
+from modelyard.batch._rows import RowFailure
 
 if TYPE_CHECKING:
     import pyarrow as pa

@@ -22,10 +22,13 @@ import sys
 import tempfile
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+# RowFailure lives below this module and the CSV parser (which both make them);
+# a Chunk carries them.
+from modelyard.batch._rows import RowFailure
 from modelyard.errors import DataFileError
 
 if TYPE_CHECKING:
@@ -87,21 +90,6 @@ def arrow_type(signature_type: str) -> pa.DataType | None:
 
 
 # -- reading ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RowFailure:
-    """One input row that could not be scored, and why."""
-
-    #: 0-based index of the row among the input's data rows
-    row: int
-    reason: str
-    column: str | None = None
-    values: Mapping[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The side-file record."""
-        return {"row": self.row, "column": self.column, "error": self.reason, "values": self.values}
 
 
 @dataclass(frozen=True)

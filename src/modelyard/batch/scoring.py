@@ -25,12 +25,12 @@ from modelyard.batch import _signature
 from modelyard.batch._outputs import OutputShapeError, prediction_columns
 from modelyard.batch._pipeline import WriteBehind, read_ahead
 from modelyard.batch._progress import progress as progress_bar
+from modelyard.batch._rows import RowFailure
 from modelyard.batch.files import (
     STDIO,
     AtomicWriter,
     BatchReader,
     Chunk,
-    RowFailure,
     arrow_type,
     detect_format,
     publish,
