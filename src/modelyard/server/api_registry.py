@@ -563,3 +563,57 @@ ROUTES = [
     _route(M + "/protected-aliases/{alias}", protect_alias, "PUT", on_model("manage")),
     _route(M + "/protected-aliases/{alias}", unprotect_alias, "DELETE", on_model("manage")),
 ]
+
+
+# -- import with a given number (modelyard import mlflow) ---------------------------------
+
+
+class ImportVersion(CreateVersion, kw_only=True):
+    created_at: int | None = None
+
+
+def import_version(call: Call) -> wire.VersionOut:
+    """Register version ``{version}`` with exactly that number (a migration keeps numbers);
+    the same checks as a new version, and a repeat with the same digest returns it."""
+    name = call.path["name"]
+    number: int = call.path["version"]
+    body: ImportVersion = call.body
+    digest = _digest(body.digest)
+    manifest = _stored_manifest(call, digest)
+    run_id = _check_source(call, body.source, digest, body.run_id)
+    store = call.state.metadata
+    if call.model_id is None:
+        try:
+            store.create_registered_model(name)
+            _grant_creator(call, name)
+            call.audit("model.create", f"models:/{name}")
+        except AlreadyExists:
+            model_id, permission = call.state.auth.model_access(call.user, name)
+            if model_id is None or permission in ("none", "read"):
+                raise forbidden(f"edit permission on registered model {name!r} is needed") from None
+    made = store.import_model_version(
+        name,
+        number,
+        digest=digest,
+        source=body.source,
+        run_id=run_id,
+        description=body.description,
+        tags=_tags(body.tags),
+        created_by=call.user.name,
+        files=manifest.entries,
+        created_at=body.created_at,
+    )
+    call.audit("version.import", f"models:/{name}/{number}", digest=digest, source=body.source)
+    return wire.version_out(made)
+
+
+ROUTES.append(
+    _route(
+        V,
+        import_version,
+        "PUT",
+        on_model("edit", create=True),
+        body=ImportVersion,
+        response=wire.VersionOut,
+    )
+)

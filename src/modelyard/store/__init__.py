@@ -212,6 +212,28 @@ class MetadataStore(Protocol):
         """
         ...
 
+    def import_model_version(
+        self,
+        name: str,
+        version: int,
+        *,
+        digest: str,
+        source: str,
+        run_id: str | None = None,
+        description: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        created_by: str | None = None,
+        files: Sequence[FileEntry] | None = None,
+        created_at: int | None = None,
+    ) -> ModelVersion:
+        """Version ``version`` of ``name`` with exactly that number, for migrations.
+
+        Returns the existing version when it holds ``digest`` (idempotent);
+        :class:`AlreadyExists` when it holds other files or the number was given out
+        before. ``created_at`` is the original creation time (ms since the epoch).
+        """
+        ...
+
     def get_model_version(self, name: str, version: int) -> ModelVersion:
         """One version; :class:`ModelVersionNotFound` lists the versions there are."""
         ...

@@ -152,6 +152,35 @@ class RestMetadataStore:
             )
         )
 
+    def import_model_version(
+        self,
+        name: str,
+        version: int,
+        *,
+        digest: str,
+        source: str,
+        run_id: str | None = None,
+        description: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        created_by: str | None = None,
+        files: Sequence[FileEntry] | None = None,
+        created_at: int | None = None,
+    ) -> ModelVersion:
+        """Version ``version`` with that number: a PUT, so a retry returns the same version."""
+        body = {
+            "digest": digest,
+            "source": source,
+            "run_id": run_id,
+            "description": description,
+            "tags": dict(tags or {}),
+            "created_at": created_at,
+        }
+        return wire.version_in(
+            self.session.api(
+                "PUT", f"/models/{seg(name)}/versions/{version}", json=body, into=wire.VersionOut
+            )
+        )
+
     def get_model_version(self, name: str, version: int) -> ModelVersion:
         """One version."""
         return wire.version_in(

@@ -293,42 +293,19 @@ class RegistryQueries:
                 .returning(_M.model_id, _M.next_version)
             ).one()
             version = int(after) - 1
-            conn.execute(
-                sa.insert(model_versions).values(
-                    model_id=model_id,
-                    version=version,
-                    digest=digest,
-                    source=source,
-                    run_id=run_id,
-                    status=READY,
-                    description=description,
-                    created_at=now,
-                    updated_at=now,
-                    created_by=created_by,
-                )
+            self._insert_version(
+                conn,
+                model_id,
+                version,
+                digest=digest,
+                source=source,
+                run_id=run_id,
+                description=description,
+                tags=tags,
+                created_by=created_by,
+                files=files,
+                when=now,
             )
-            if tags:
-                conn.execute(
-                    sa.insert(version_tags),
-                    [
-                        {"model_id": model_id, "version": version, "key": k, "value": v}
-                        for k, v in tags.items()
-                    ],
-                )
-            if files:
-                conn.execute(
-                    sa.insert(version_files),
-                    [
-                        {
-                            "model_id": model_id,
-                            "version": version,
-                            "path": f.path,
-                            "size": f.size,
-                            "sha256": f.sha256,
-                        }
-                        for f in files
-                    ],
-                )
         when = from_millis(now)
         assert when is not None
         return ModelVersion(
@@ -344,6 +321,75 @@ class RegistryQueries:
             created_by=created_by,
             tags=dict(tags or {}),
         )
+
+    def import_model_version(
+        self,
+        name: str,
+        version: int,
+        *,
+        digest: str,
+        source: str,
+        run_id: str | None = None,
+        description: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        created_by: str | None = None,
+        files: Sequence[FileEntry] | None = None,
+        created_at: int | None = None,
+    ) -> ModelVersion:
+        """Version ``version`` of ``name`` with exactly that number (a migration keeps numbers).
+
+        Idempotent: when the version exists with ``digest`` it is returned unchanged. A
+        number below the next free one that is absent (deleted, or never given out) is
+        refused, as is an existing version with other files: numbers are never reused.
+        ``created_at`` (ms since the epoch) keeps the original creation time.
+        """
+        now = now_millis()
+        with self.db.write() as conn:
+            insert_ignore(
+                conn,
+                registered_models,
+                {"name": name, "created_at": now, "updated_at": now},
+                ["name"],
+            )
+            # The UPDATE row-locks the model: concurrent writers queue behind it.
+            model_id, next_version = conn.execute(
+                sa.update(registered_models)
+                .where(_M.name == name)
+                .values(updated_at=now)
+                .returning(_M.model_id, _M.next_version)
+            ).one()
+            held = conn.execute(
+                sa.select(_V.digest).where(_V.model_id == model_id, _V.version == version)
+            ).first()
+            if held is not None:
+                if held.digest != digest:
+                    raise AlreadyExists(
+                        "model version", f"{name}/{version} with other files ({held.digest})"
+                    )
+            elif version < int(next_version):
+                raise AlreadyExists(
+                    "model version number", f"{name}/{version} (given out before; never reused)"
+                )
+            else:
+                conn.execute(
+                    sa.update(registered_models)
+                    .where(_M.model_id == model_id)
+                    .values(next_version=version + 1)
+                )
+                self._insert_version(
+                    conn,
+                    model_id,
+                    version,
+                    digest=digest,
+                    source=source,
+                    run_id=run_id,
+                    description=description,
+                    tags=tags,
+                    created_by=created_by,
+                    files=files,
+                    when=created_at if created_at is not None else now,
+                )
+        return self.get_model_version(name, version)
 
     def resolve(
         self, name: str, *, version: int | None = None, alias: str | None = None
@@ -565,6 +611,58 @@ class RegistryQueries:
         return out
 
     # -- helpers -------------------------------------------------------------------
+
+    def _insert_version(
+        self,
+        conn: Connection,
+        model_id: int,
+        version: int,
+        *,
+        digest: str,
+        source: str,
+        run_id: str | None,
+        description: str | None,
+        tags: Mapping[str, str] | None,
+        created_by: str | None,
+        files: Sequence[FileEntry] | None,
+        when: int,
+    ) -> None:
+        conn.execute(
+            sa.insert(model_versions).values(
+                model_id=model_id,
+                version=version,
+                digest=digest,
+                source=source,
+                run_id=run_id,
+                status=READY,
+                description=description,
+                created_at=when,
+                updated_at=when,
+                created_by=created_by,
+            )
+        )
+        if tags:
+            conn.execute(
+                sa.insert(version_tags),
+                [
+                    {"model_id": model_id, "version": version, "key": k, "value": v}
+                    for k, v in tags.items()
+                ],
+            )
+        if files:
+            conn.execute(
+                sa.insert(version_files),
+                [
+                    {
+                        "model_id": model_id,
+                        "version": version,
+                        "path": f.path,
+                        "size": f.size,
+                        "sha256": f.sha256,
+                    }
+                    for f in files
+                ],
+            )
 
     def _model_id(self, conn: Connection, name: str) -> int:
         model_id = conn.execute(sa.select(_M.model_id).where(_M.name == name)).scalar()
