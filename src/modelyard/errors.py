@@ -17,7 +17,10 @@ The hierarchy::
     │   ├── SchemaMismatch         the yard's database schema is newer than this modelyard
     │   ├── AccessDenied           a yard server refused the token (401) or the action (403)
     │   ├── ArtifactStoreError     the artifact store is unreachable, refuses us or has no bucket
-    │   └── ServerError            a yard server's answer that is no error of these kinds
+    │   ├── ServerError            a yard server's answer that is no error of these kinds
+    │   ├── MlflowSourceError      an MLflow store cannot be read (unreachable, 401/403, ...)
+    │   │   └── MlflowArtifactsRefused  a version's files lie outside the MLflow store
+    │   └── ReadOnlyYard           a write on a read-only (mlflow+) yard
     ├── TrackingError              a run cannot take what was logged (no active run, ...)
     ├── InvalidFilter              a search filter or order_by string cannot be parsed
     ├── ModelFormatError           the model directory is not a valid model
@@ -90,10 +93,13 @@ __all__ = [
     "InvalidURI",
     "MLmodelNotFound",
     "MalformedMLmodel",
+    "MlflowArtifactsRefused",
+    "MlflowSourceError",
     "ModelFormatError",
     "ModelNotFound",
     "ModelVersionNotFound",
     "ModelyardError",
+    "ReadOnlyYard",
     "RegisteredModelNotFound",
     "ResultTypeError",
     "RunNotFound",
@@ -563,3 +569,43 @@ class WorkerError(BatchError):
         self.remote_type = remote_type
         tail = f"\n{log.strip()[-2000:]}" if log.strip() else ""
         super().__init__(f"model process: {reason}{tail}")
+
+
+# -- MLflow stores: reading them (mlflow+ yards) and importing them -----------------------
+
+
+class MlflowSourceError(YardError):
+    """An MLflow store (database, ``mlruns`` folder or server) cannot be read as asked.
+
+    ``location`` is the store as shown to people (passwords masked); ``status`` the
+    HTTP status a server answered with, when it answered.
+    """
+
+    def __init__(self, location: str, reason: str, *, status: int | None = None) -> None:
+        self.location = location
+        self.reason = reason
+        self.status = status
+        super().__init__(f"MLflow store {location!r}: {reason}")
+
+
+class MlflowArtifactsRefused(MlflowSourceError):
+    """A model version's files are somewhere modelyard will not read from: a local path
+    outside the MLflow store's own artifact roots, or a place it cannot reach."""
+
+    def __init__(self, location: str, name: str, version: int, where: str, reason: str) -> None:
+        self.name = name
+        self.version = version
+        self.where = where
+        super().__init__(location, f"{name} version {version}: {reason} ({where!r})")
+
+
+class ReadOnlyYard(YardError):
+    """A write on a yard that is only read (an ``mlflow+`` yard over an MLflow store)."""
+
+    def __init__(self, location: str, action: str) -> None:
+        self.location = location
+        self.action = action
+        super().__init__(
+            f"the yard {location!r} is read-only (an MLflow store read in place): cannot "
+            f"{action}; import it with `modelyard import mlflow` to write"
+        )

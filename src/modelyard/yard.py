@@ -56,6 +56,7 @@ __all__ = [
     "get_yard",
     "parse_yard_uri",
     "set_yard",
+    "yard_at",
 ]
 
 ENV_URI = "MODELYARD_URI"
@@ -319,6 +320,17 @@ def get_yard() -> Yard:
         return current
     with _guard:
         return _yard_for(None)
+
+
+def yard_at(uri: str | os.PathLike[str] | Yard) -> Yard:
+    """The yard at ``uri`` (one shared :class:`Yard` per place), without making it current.
+
+    >>> modelyard.yard.yard_at("mlflow+sqlite:///mlflow.db")  # doctest: +SKIP
+    """
+    if isinstance(uri, Yard):
+        return uri
+    with _guard:
+        return _yard_for(uri)
 
 
 def _yard_for(uri: str | os.PathLike[str] | None) -> Yard:

@@ -11,6 +11,7 @@ import click
 from modelyard._version import __version__
 from modelyard.cli._db import db_group
 from modelyard.cli._env import env_group
+from modelyard.cli._import import import_group
 from modelyard.cli._info import info
 from modelyard.cli._models import alias_group, models_group
 from modelyard.cli._predict import predict
@@ -37,3 +38,4 @@ main.add_command(server_group)
 main.add_command(token_group)
 main.add_command(permission_group)
 main.add_command(audit_command)
+main.add_command(import_group)

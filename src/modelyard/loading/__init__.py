@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelyard.errors import CorruptModelFile, InvalidURI, MalformedMLmodel, ModelyardError
 from modelyard.flavors import flavor_for_mlmodel
@@ -20,6 +20,9 @@ from modelyard.loading.resolve import ModelRef, resolve
 from modelyard.model import Model
 from modelyard.uri import validate_relative_path
 
+if TYPE_CHECKING:
+    from modelyard.yard import Yard
+
 __all__ = ["ModelRef", "check_environment", "load_model"]
 
 
@@ -28,6 +31,7 @@ def load_model(
     *,
     model_config: ConfigInput = None,
     env: str = "warn",
+    yard: str | os.PathLike[str] | Yard | None = None,
 ) -> Model:
     """Load a model by URI or path and wrap it in :class:`Model`.
 
@@ -35,12 +39,14 @@ def load_model(
     a key the model does not declare is an error. ``env`` decides what a
     mismatch between the model's environment and this one does: ``"warn"``
     logs one warning, ``"strict"`` raises :class:`EnvironmentMismatch`,
-    ``"ignore"`` does nothing. The report is on ``Model.environment``.
+    ``"ignore"`` does nothing. The report is on ``Model.environment``. ``yard`` (a yard
+    URI or :class:`Yard`, e.g. ``"mlflow+sqlite:///mlflow.db"``) is where ``models:/`` and
+    ``runs:/`` references are looked up, instead of the yard in use.
 
     >>> model = load_model("./iris-model")  # doctest: +SKIP
     >>> model.predict(df)                    # doctest: +SKIP
     """
-    ref = resolve(uri)
+    ref = resolve(uri, in_yard=yard)
     local = fetch(ref)
     mlmodel = MLmodel.read(local.path)
     report = check(local.path, mlmodel)

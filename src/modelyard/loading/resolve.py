@@ -42,8 +42,13 @@ class ModelRef:
     manifest: ContentManifest | None = field(default=None, compare=False, repr=False)
 
 
-def resolve(uri: str | os.PathLike[str]) -> ModelRef:
+def resolve(
+    uri: str | os.PathLike[str], *, in_yard: str | os.PathLike[str] | Yard | None = None
+) -> ModelRef:
     """Resolve ``uri``; anything missing is a :class:`ModelNotFound` naming what and why.
+
+    Registry and run references are looked up in ``in_yard`` (a yard URI or :class:`Yard`),
+    else in the yard in use (:func:`~modelyard.yard.get_yard`).
 
     >>> resolve("models:/fraud@champion").version  # doctest: +SKIP
     7
@@ -57,9 +62,9 @@ def resolve(uri: str | os.PathLike[str]) -> ModelRef:
         if not path.is_dir():
             raise ModelNotFound(text, f"{str(path)!r} is a file, not a model directory")
         return ModelRef(uri=text, target=target, location=path.resolve())
-    from modelyard.yard import get_yard
+    from modelyard.yard import get_yard, yard_at
 
-    yard = get_yard()
+    yard = get_yard() if in_yard is None else yard_at(in_yard)
     if isinstance(target, ModelsURI):
         found = yard.resolve(
             target.name,

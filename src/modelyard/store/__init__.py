@@ -374,6 +374,8 @@ _BUILTINS = {
     "postgresql": "modelyard.store.sql:open_stores",
     "http": "modelyard.store.rest:open_stores",
     "https": "modelyard.store.rest:open_stores",
+    # mlflow+http(s)://, mlflow+sqlite:///, mlflow+postgresql://, mlflow+file: (read-only)
+    "mlflow": "modelyard.store.mlflow.yard:open_stores",
 }
 
 
