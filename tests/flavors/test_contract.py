@@ -57,11 +57,24 @@ def _pytorch() -> Sample:
     return net, X, expected
 
 
+def _trees_data() -> tuple[pd.DataFrame, list[float]]:
+    X = pd.DataFrame({"a": [0.0, 1.0, 2.0, 3.0, 4.0, 5.0], "b": [1.0, 0.0, 1.0, 0.0, 1.0, 0.0]})
+    return X, [0.0, 1.0, 2.0, 3.5, 4.0, 5.5]
+
+
+def _xgboost() -> Sample:
+    xgboost = pytest.importorskip("xgboost")
+    X, y = _trees_data()
+    est = xgboost.XGBRegressor(n_estimators=4, max_depth=2).fit(X, y)
+    return est, X, est.predict
+
+
 SAMPLES: dict[str, Callable[[], Sample]] = {
     "sklearn": _sklearn,
     "python_model": _python_model,
     "function": _function,
     "pytorch": _pytorch,
+    "xgboost": _xgboost,
 }
 
 

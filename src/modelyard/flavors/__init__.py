@@ -30,9 +30,11 @@ __all__ = [
 ]
 
 # Order matters when picking a flavor for an object: specific before generic,
-# plain callables last.
+# plain callables last. XGBoost's scikit-learn classes derive from scikit-learn's,
+# so its flavor comes before sklearn's.
 _BUILTINS = {
     "python_model": "modelyard.flavors.python_model:flavor",
+    "xgboost": "modelyard.flavors.xgboost:flavor",
     "sklearn": "modelyard.flavors.sklearn:flavor",
     "pytorch": "modelyard.flavors.pytorch:flavor",
     "function": "modelyard.flavors.function:flavor",
@@ -107,7 +109,9 @@ def flavor_for_object(obj: Any) -> Flavor:
         return fallback
     raise UnknownFlavor(
         f"no flavor knows how to save a {type(obj).__module__}.{type(obj).__qualname__}. "
-        "Known: scikit-learn estimators and pipelines (sklearn), torch.nn.Module (pytorch), "
+        "Known: scikit-learn estimators and pipelines (sklearn), xgboost.Booster and "
+        "XGBModel (xgboost), "
+        "torch.nn.Module (pytorch), "
         "modelyard.PythonModel subclasses (python_model), plain Python callables (function)"
         + _third_party_hint(),
         known=_registry.names(),

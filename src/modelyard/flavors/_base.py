@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from modelyard.errors import CorruptModelFile
 from modelyard.format.mlmodel import MLmodel
 
 # predict(data, params) -> predictions. ``params`` is already validated.
@@ -72,3 +73,15 @@ def reject_unknown_options(flavor: str, options: Mapping[str, Any], known: set[s
         raise TypeError(
             f"unknown option(s) {unknown} for the {flavor} flavor; it accepts {sorted(known)}"
         )
+
+
+def inside(root: Path, rel: Any, flavor: str) -> Path:
+    """``root / rel`` resolved, refused when it leaves the model directory.
+
+    MLmodel names the flavor's files; a name such as ``../../etc/x`` or an
+    absolute path must not make a load read outside the model.
+    """
+    target = (root / str(rel)).resolve()
+    if not target.is_relative_to(root.resolve()):
+        raise CorruptModelFile(root, flavor, f"{rel!r} points outside the model directory")
+    return target

@@ -152,9 +152,20 @@ def apply_policy(report: EnvironmentReport, policy: str, *, uri: str) -> None:
     logger.warning("%s: %s", uri, report.summary())
 
 
+# Distributions that install the same importable package under another name: the
+# CPU-only xgboost wheel is `xgboost-cpu` (`import xgboost` alike). A model pinned
+# to one is satisfied by the other at the same version; MLflow's requirement
+# inference even writes both pins for one installed wheel.
+_SAME_PACKAGE = {"xgboost": ("xgboost-cpu",), "xgboost-cpu": ("xgboost",)}
+
+
 @functools.cache
 def _installed(name: str) -> str | None:
-    return installed_version(name)
+    for dist in (name, *_SAME_PACKAGE.get(name, ())):
+        version = installed_version(dist)
+        if version is not None:
+            return version
+    return None
 
 
 def _major_minor(version: str) -> str:
