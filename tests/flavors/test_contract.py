@@ -69,12 +69,20 @@ def _xgboost() -> Sample:
     return est, X, est.predict
 
 
+def _lightgbm() -> Sample:
+    lightgbm = pytest.importorskip("lightgbm")
+    X, y = _trees_data()
+    est = lightgbm.LGBMRegressor(n_estimators=4, min_child_samples=1, verbose=-1).fit(X, y)
+    return est, X, est.predict
+
+
 SAMPLES: dict[str, Callable[[], Sample]] = {
     "sklearn": _sklearn,
     "python_model": _python_model,
     "function": _function,
     "pytorch": _pytorch,
     "xgboost": _xgboost,
+    "lightgbm": _lightgbm,
 }
 
 

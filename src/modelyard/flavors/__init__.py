@@ -30,11 +30,12 @@ __all__ = [
 ]
 
 # Order matters when picking a flavor for an object: specific before generic,
-# plain callables last. XGBoost's scikit-learn classes derive from scikit-learn's,
-# so its flavor comes before sklearn's.
+# plain callables last. XGBoost's and LightGBM's scikit-learn classes derive from
+# scikit-learn's, so their flavors come before sklearn's.
 _BUILTINS = {
     "python_model": "modelyard.flavors.python_model:flavor",
     "xgboost": "modelyard.flavors.xgboost:flavor",
+    "lightgbm": "modelyard.flavors.lightgbm:flavor",
     "sklearn": "modelyard.flavors.sklearn:flavor",
     "pytorch": "modelyard.flavors.pytorch:flavor",
     "function": "modelyard.flavors.function:flavor",
@@ -110,7 +111,7 @@ def flavor_for_object(obj: Any) -> Flavor:
     raise UnknownFlavor(
         f"no flavor knows how to save a {type(obj).__module__}.{type(obj).__qualname__}. "
         "Known: scikit-learn estimators and pipelines (sklearn), xgboost.Booster and "
-        "XGBModel (xgboost), "
+        "XGBModel (xgboost), lightgbm.Booster and LGBMModel (lightgbm), "
         "torch.nn.Module (pytorch), "
         "modelyard.PythonModel subclasses (python_model), plain Python callables (function)"
         + _third_party_hint(),

@@ -84,7 +84,7 @@ class SklearnFlavor:
         # MLflow: a missing serialization_format means pickle.
         fmt = conf.get("serialization_format") or "pickle"
         if fmt == "skops":
-            return _load_skops(file, config.get("skops_trusted_types"))
+            return load_skops(file, config.get("skops_trusted_types"))
         if fmt not in FORMATS:
             raise CorruptModelFile(file, self.name, f"unknown serialization_format {fmt!r}")
         return _pickle.load(file, flavor=self.name)
@@ -115,17 +115,23 @@ def is_safe_type(qualified: str) -> bool:
     return _skops_trust.is_safe_type(qualified)
 
 
-def _load_skops(file: Path, trusted: Any) -> Any:
+def load_skops(
+    file: Path, trusted: Any, *, flavor: str = "sklearn", vouched: frozenset[str] = frozenset()
+) -> Any:
+    """Load a skops file, trusting ``trusted`` (the caller's list) or, when the caller
+    names none, modelyard's safe default plus ``vouched`` (the classes a flavor's own
+    framework defines, such as LightGBM's estimators); the file's own list is never used.
+    """
     try:
         import skops.io
     except ModuleNotFoundError as exc:
         raise CorruptModelFile(
-            file, "sklearn", "it is a skops file and skops is not installed (modelyard[sklearn])"
+            file, flavor, "it is a skops file and skops is not installed (modelyard[sklearn])"
         ) from exc
     try:
         found = skops.io.get_untrusted_types(file=file)
     except Exception as exc:
-        raise CorruptModelFile(file, "sklearn", f"{type(exc).__name__}: {exc}") from exc
+        raise CorruptModelFile(file, flavor, f"{type(exc).__name__}: {exc}") from exc
     if trusted is not None and (
         isinstance(trusted, (str, bytes)) or not all(isinstance(t, str) for t in trusted)
     ):
@@ -134,21 +140,25 @@ def _load_skops(file: Path, trusted: Any) -> Any:
             f"not {type(trusted).__name__}",
             keys=["skops_trusted_types"],
         )
-    allowed = set(trusted) if trusted is not None else {t for t in found if is_safe_type(t)}
+    allowed = (
+        set(trusted)
+        if trusted is not None
+        else {t for t in found if t in vouched or is_safe_type(t)}
+    )
     refused = sorted(set(found) - allowed)
     if refused:
         raise UntrustedTypes(file, refused)
     try:
         model = skops.io.load(file, trusted=sorted(set(found)))
     except Exception as exc:
-        raise CorruptModelFile(file, "sklearn", f"{type(exc).__name__}: {exc}") from exc
+        raise CorruptModelFile(file, flavor, f"{type(exc).__name__}: {exc}") from exc
     if trusted is None and _skops_trust.TREE in found:
         # Trusted by default only once its content is known to be in bounds.
         report = _skops_trust.tree_problems(model)
         if report.corrupt:
             raise CorruptModelFile(
                 file,
-                "sklearn",
+                flavor,
                 f"{_skops_trust.TREE} failed modelyard's safety checks: {report.corrupt[0]}",
             )
         if report.unvouched:
