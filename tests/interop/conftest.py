@@ -21,8 +21,17 @@ from typing import Any
 import pytest
 
 MLFLOW_VERSION = "3.17.2"
-# torch==2.13.0 is the CPU wheel on this machine kind; skops for MLflow's default format.
-PACKAGES = [f"mlflow=={MLFLOW_VERSION}", "torch==2.13.0", "skops"]
+# torch==2.13.0 is the CPU wheel on this machine kind; skops for MLflow's default format;
+# xgboost-cpu, not the 132 MB CUDA `xgboost` wheel (same `import xgboost`); the tree
+# libraries at the versions modelyard's own venv tests with, so predictions match exactly.
+# Appending here extends an existing venv in place (see `_ensure`); no rebuild.
+PACKAGES = [
+    f"mlflow=={MLFLOW_VERSION}",
+    "torch==2.13.0",
+    "skops",
+    "xgboost-cpu==3.2.0",
+    "lightgbm==4.7.0",
+]
 CACHE = Path(os.environ.get("MODELYARD_INTEROP_CACHE", Path.home() / ".cache" / "modelyard"))
 
 RunMlflow = Callable[..., Any]
@@ -34,7 +43,49 @@ def _build(env: Path) -> None:
     pip = [str(env / "bin" / "python"), "-m", "pip", "install", "-q"]
     subprocess.run([*pip, "--upgrade", "pip"], check=True)
     subprocess.run([*pip, *PACKAGES], check=True)
-    (env / ".complete").write_text(json.dumps(PACKAGES))
+    _mark_complete(env, PACKAGES)
+
+
+def _mark_complete(env: Path, packages: list[str]) -> None:
+    # Written whole and renamed into place: a reader never sees half a list.
+    tmp = env / ".complete.tmp"
+    tmp.write_text(json.dumps(packages))
+    tmp.replace(env / ".complete")
+
+
+def _recorded(env: Path) -> list[str] | None:
+    """The packages a finished build holds, or None when there is no finished build."""
+    try:
+        text = (env / ".complete").read_text()
+    except FileNotFoundError:
+        return None
+    try:
+        packages = json.loads(text)
+    except ValueError:
+        packages = None  # an older marker ("ok"): everything but what PACKAGES added since
+    if not isinstance(packages, list):
+        return PACKAGES[:3]
+    return [str(p) for p in packages]
+
+
+def _ensure(env: Path) -> None:
+    """A venv holding every package in PACKAGES; call under the lock.
+
+    A finished venv missing packages that PACKAGES gained since gets only those,
+    pip-installed in place, so sessions already using it keep running (pip adds
+    files, and the already-installed requirements satisfy it as they are); only a
+    missing or unfinished venv is built from scratch.
+    """
+    done = _recorded(env)
+    if done is None:
+        shutil.rmtree(env, ignore_errors=True)
+        _build(env)
+        return
+    missing = [p for p in PACKAGES if p not in done]
+    if missing:
+        python = str(env / "bin" / "python")
+        subprocess.run([python, "-m", "pip", "install", "-q", *missing], check=True)
+        _mark_complete(env, [*done, *missing])
 
 
 @pytest.fixture(scope="session")
@@ -43,10 +94,8 @@ def mlflow_python() -> Path:
     env = CACHE / f"mlflow-{MLFLOW_VERSION}"
     CACHE.mkdir(parents=True, exist_ok=True)
     with open(CACHE / ".mlflow-env.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # parallel test sessions build it once
-        if not (env / ".complete").exists():
-            shutil.rmtree(env, ignore_errors=True)
-            _build(env)
+        fcntl.flock(lock, fcntl.LOCK_EX)  # parallel test sessions build or extend it once
+        _ensure(env)
     return env / "bin" / "python"
 
 
