@@ -31,6 +31,7 @@ MLFLOW_MODELS = {
     "xgb-booster": ("xgboost", "cancer"),
     "xgb-booster-xgb": ("xgboost", "cancer"),
     "sklearn-pipeline-xgb": ("sklearn", "iris"),
+    "sklearn-pipeline-xgb-skops": ("sklearn", "iris"),
     "lgb-booster": ("lightgbm", "cancer"),
     "lgb-clf-skops": ("lightgbm", "iris"),
     "lgb-clf-cloudpickle": ("lightgbm", "iris"),
@@ -69,6 +70,13 @@ def _type_name(obj: Any) -> str:
 
 # -- MLflow saves, modelyard loads ---------------------------------------------------
 
+TRUSTED_FOR_PIPELINE = [
+    "sklearn.pipeline.Pipeline",
+    "sklearn.preprocessing._data.StandardScaler",
+    "xgboost.core.Booster",
+    "xgboost.sklearn.XGBClassifier",
+]
+
 
 @pytest.fixture(scope="module")
 def mlflow_saved(mlflow_python: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
@@ -83,7 +91,8 @@ def test_mlflow_model_predicts_the_same_here(
     flavor, which = MLFLOW_MODELS[name]
     X = data[which]
     # strict: MLflow pinned xgboost==, xgboost-cpu==, lightgbm==, ... as installed here.
-    model = modelyard.load_model(mlflow_saved["models"][name], env="strict")
+    config = {"skops_trusted_types": TRUSTED_FOR_PIPELINE} if name.endswith("-xgb-skops") else None
+    model = modelyard.load_model(mlflow_saved["models"][name], env="strict", model_config=config)
     theirs = mlflow_saved["predictions"][name]
     assert model.flavor == flavor
     _same(model.predict(X), theirs["pyfunc"])
@@ -95,6 +104,17 @@ def test_mlflow_model_predicts_the_same_here(
         _same(native.predict(X), theirs["native"])
     if "proba" in theirs:
         _same(native.predict_proba(X), theirs["proba"])
+
+
+def test_xgboost_inside_an_sklearn_skops_file_needs_the_callers_trust(
+    mlflow_saved: Any, data: dict[str, pd.DataFrame]
+) -> None:
+    # The list MLflow stored in the file is the saver's word, not the loader's: as for
+    # any skops file, types outside modelyard's default need model_config.
+    path = mlflow_saved["models"]["sklearn-pipeline-xgb-skops"]
+    with pytest.raises(modelyard.UntrustedTypes) as info:
+        modelyard.load_model(path)
+    assert set(info.value.types) == {"xgboost.core.Booster", "xgboost.sklearn.XGBClassifier"}
 
 
 def test_mlflow_xgboost_model_validates_features(
@@ -128,6 +148,10 @@ def ours(
     )
     lgb_reg = lgb.LGBMRegressor(n_estimators=5, verbose=-1).fit(cancer, y_cancer.astype(float))
     xgb_reg = xgb.XGBRegressor(n_estimators=5).fit(cancer, y_cancer.astype(float))
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    pipeline = make_pipeline(StandardScaler(), xgb.XGBClassifier(n_estimators=3)).fit(iris, y_iris)
     plan: dict[str, tuple[Any, str, dict[str, Any]]] = {
         "xgb-clf-ubj": (xgb_clf, "iris", {}),
         "xgb-clf-json": (xgb_clf, "iris", {"model_format": "json"}),
@@ -139,6 +163,7 @@ def ours(
         "lgb-clf-pickle": (lgb_clf, "iris", {"serialization_format": "pickle"}),
         "lgb-clf-skops": (lgb_clf, "iris", {"serialization_format": "skops"}),
         "lgb-reg": (lgb_reg, "cancer", {}),
+        "sklearn-pipeline-xgb": (pipeline, "iris", {}),
     }
     spec: dict[str, dict[str, str]] = {}
     for name, (obj, which, options) in plan.items():
@@ -163,6 +188,7 @@ def ours(
         "lgb-clf-pickle",
         "lgb-clf-skops",
         "lgb-reg",
+        "sklearn-pipeline-xgb",
     ],
 )
 def test_our_model_predicts_the_same_in_mlflow(

@@ -14,6 +14,7 @@ from typing import Any
 
 import mlflow.lightgbm
 import mlflow.pyfunc
+import mlflow.sklearn
 import mlflow.xgboost
 import numpy as np
 import xgboost as xgb
@@ -27,7 +28,7 @@ with open(sys.argv[1]) as fh:
 iris_X, _ = load_iris(return_X_y=True, as_frame=True)
 cancer_X, _ = load_breast_cancer(return_X_y=True, as_frame=True)
 DATA = {"iris": iris_X, "cancer": cancer_X.iloc[:, :6]}
-FLAVORS = {"xgboost": mlflow.xgboost, "lightgbm": mlflow.lightgbm}
+FLAVORS = {"xgboost": mlflow.xgboost, "lightgbm": mlflow.lightgbm, "sklearn": mlflow.sklearn}
 
 
 def _native(native: Any, X: Any) -> dict[str, Any]:

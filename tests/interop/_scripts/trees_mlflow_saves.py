@@ -50,6 +50,7 @@ lgb_booster = lgb.train(
 
 XGB_REQS = mlflow.xgboost.get_default_pip_requirements()
 LGB_REQS = mlflow.lightgbm.get_default_pip_requirements()
+XGB_SKOPS_TYPES = ["xgboost.core.Booster", "xgboost.sklearn.XGBClassifier"]
 
 # name -> (saver, model, data, saver kwargs). One model (xgb-clf-ubj) lets MLflow
 # infer its requirements (a ~15 s subprocess): with xgboost-cpu installed that
@@ -90,6 +91,18 @@ MODELS: dict[str, tuple[Any, Any, Any, dict[str, Any]]] = {
         {
             "serialization_format": "cloudpickle",
             "pip_requirements": [*XGB_REQS, "scikit-learn", "cloudpickle"],
+        },
+    ),
+    # MLflow 3.x's default for sklearn is skops, which refuses XGBoost's classes
+    # unless the saver lists them.
+    "sklearn-pipeline-xgb-skops": (
+        mlflow.sklearn.save_model,
+        pipeline,
+        iris_X,
+        {
+            "serialization_format": "skops",
+            "skops_trusted_types": XGB_SKOPS_TYPES,
+            "pip_requirements": [*XGB_REQS, "scikit-learn", "skops"],
         },
     ),
     "lgb-booster": (
