@@ -14,6 +14,7 @@ import modelyard
 from modelyard.errors import ConfigError, CorruptModelFile, UntrustedTypes
 from modelyard.flavors import flavor_for_object
 from modelyard.format.content import MANIFEST_FILE
+from modelyard.yard import Yard
 
 lgb = pytest.importorskip("lightgbm")
 
@@ -183,3 +184,18 @@ def test_requirements_pin_lightgbm_and_the_serializer(tmp_path: Path, iris: Any)
     assert f"lightgbm=={version('lightgbm')}" in lines
     assert f"skops=={version('skops')}" in lines
     assert modelyard.load_model(tmp_path / "m", env="strict").environment.ok
+
+
+def test_log_model_registers_and_loads_by_alias(yard: Yard, iris: Any) -> None:
+    X, _ = iris
+    est = _classifier(iris)
+    with modelyard.start_run(experiment="trees"):
+        info = modelyard.log_model(
+            est, "model", registered_model_name="iris-lgb", input_example=X.head(3)
+        )
+    assert info.flavor == "lightgbm"
+    assert info.signature is not None
+    assert info.registered_version is not None
+    modelyard.set_alias("iris-lgb", "champion", info.registered_version.version)
+    model = modelyard.load_model("models:/iris-lgb@champion")
+    np.testing.assert_array_equal(model.predict(X), est.predict(X))

@@ -15,6 +15,7 @@ import modelyard
 from modelyard.errors import ConfigError, CorruptModelFile, SchemaError
 from modelyard.flavors import flavor_for_object
 from modelyard.format.content import MANIFEST_FILE
+from modelyard.yard import Yard
 
 xgb = pytest.importorskip("xgboost")
 
@@ -242,3 +243,18 @@ def test_a_pin_on_the_cuda_wheel_is_satisfied_by_the_cpu_one(tmp_path: Path, iri
 def test_unknown_format_is_refused(tmp_path: Path, iris: Any) -> None:
     with pytest.raises(modelyard.SaveError, match="model_format"):
         modelyard.save_model(_classifier(iris), tmp_path / "m", model_format="bin")
+
+
+def test_log_model_registers_and_loads_by_alias(yard: Yard, iris: Any) -> None:
+    X, _ = iris
+    est = _classifier(iris)
+    with modelyard.start_run(experiment="trees"):
+        info = modelyard.log_model(
+            est, "model", registered_model_name="iris-xgb", input_example=X.head(3)
+        )
+    assert info.flavor == "xgboost"
+    assert info.signature is not None  # inferred from the example: labels out
+    assert info.registered_version is not None
+    modelyard.set_alias("iris-xgb", "champion", info.registered_version.version)
+    model = modelyard.load_model("models:/iris-xgb@champion")
+    np.testing.assert_array_equal(model.predict(X), est.predict(X))
