@@ -208,14 +208,23 @@ def test_data_outside_the_model_is_refused(tmp_path: Path, iris: Any) -> None:
         modelyard.load_model(tmp_path / "m")
 
 
-def test_old_binary_file_names_its_problem(tmp_path: Path, iris: Any) -> None:
-    modelyard.save_model(_classifier(iris), tmp_path / "m", model_format="xgb")
-    # What xgboost < 3.1 wrote under model.xgb: a binary header, not '{'.
+# A Booster in XGBoost's old binary format (`binf` header), as xgboost < 3.1 wrote
+# model.xgb: made with xgboost-cpu 2.1.4 (`Booster.save_model("model.deprecated")`,
+# renamed), 3 trees over features a, b, c.
+OLD_BINARY = Path(__file__).parent / "data" / "xgboost-2.1.4-binary.xgb"
+
+
+def test_old_binary_file_names_its_problem(tmp_path: Path, cancer: Any) -> None:
+    X, y = cancer
+    booster = xgb.train({}, xgb.DMatrix(X, label=y), 2)
+    modelyard.save_model(booster, tmp_path / "m", model_format="xgb")
     _edit_mlmodel(tmp_path / "m")
     file = tmp_path / "m" / "model.xgb"
     file.chmod(0o644)
-    file.write_bytes(b"binf" + bytes(64))
-    with pytest.raises(CorruptModelFile, match="old binary format"):
+    file.write_bytes(OLD_BINARY.read_bytes())
+    assert OLD_BINARY.read_bytes()[:4] == b"binf"
+    # xgboost >= 3.1 cannot read it at all; the error says what the file is.
+    with pytest.raises(CorruptModelFile, match=r"old binary format.*xgboost<3\.1"):
         modelyard.load_model(tmp_path / "m")
 
 
