@@ -204,8 +204,9 @@ def _import_model(
         try:
             done = _import_version(source, metadata, artifacts, version, tally)
         except (ModelyardError, OSError) as exc:
-            tally.skipped.append(Skipped(item, _why(exc)))
-            say(f"skipped {item}: {_why(exc)}")
+            why = _why(exc).removeprefix(f"{item}: ")  # the item is named beside it
+            tally.skipped.append(Skipped(item, why))
+            say(f"skipped {item}: {why}")
             continue
         imported.add(version.version)
         say(f"{item}: {'already there' if done == 'present' else 'imported'}")
