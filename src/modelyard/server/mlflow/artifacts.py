@@ -52,14 +52,31 @@ def files_of(call: Call, target: Target) -> list[FileEntry]:
         return call.state.metadata.list_artifacts(target.owner, target.rest)
     if target.kind == "logged":
         return SqlLoggedModels(call.state.metadata.db).files(target.owner, target.rest)
-    from modelyard.store.trees import read_manifest
-
     assert target.version is not None
     version = call.state.metadata.get_model_version(target.owner, target.version)
-    entries = read_manifest(call.state.artifacts, version.digest).entries
+    entries = _manifest_entries(call, version.digest)
     if not target.rest:
         return list(entries)
     return [e for e in entries if e.path.startswith(target.rest + "/")]
+
+
+# A manifest never changes (it is named by its hash): MLflow's client GETs each file of
+# a version in turn, and reading and parsing the manifest again for each one showed.
+_MANIFESTS: dict[str, tuple[FileEntry, ...]] = {}
+_MANIFESTS_KEPT = 256
+
+
+def _manifest_entries(call: Call, digest: str) -> tuple[FileEntry, ...]:
+    found = _MANIFESTS.get(digest)
+    if found is None:
+        from modelyard.store.trees import read_manifest
+
+        found = read_manifest(call.state.artifacts, digest).entries
+        if len(_MANIFESTS) >= _MANIFESTS_KEPT:
+            with contextlib.suppress(RuntimeError, StopIteration):  # another thread's eviction
+                _MANIFESTS.pop(next(iter(_MANIFESTS)), None)
+        _MANIFESTS[digest] = found
+    return found
 
 
 def _file(call: Call, target: Target) -> FileEntry | None:
