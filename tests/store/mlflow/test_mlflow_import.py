@@ -177,8 +177,10 @@ def test_bad_entries_are_named_and_nothing_is_half_imported(
     assert "artifacts are missing" in reasons["broken version 1"]
     assert "outside the MLflow store's artifact roots" in reasons["outside version 1"]
     assert report.versions == 4
+    assert report.models == 2  # no empty entry for models none of whose versions came
     for name in ("broken", "outside"):
         assert yard.metadata.search_model_versions(f"name = '{name}'") == []
+        assert yard.metadata.search_registered_models(f"name = '{name}'") == []
     # the file beside the outside model was never read into the yard
     secret = (mlflow_stores.outside / "model" / "secret.txt").read_bytes()
     assert hashlib.sha256(secret).hexdigest() not in blobs_of(tmp_path / "yard" / "blobs")

@@ -196,10 +196,9 @@ def _import_model(
     say: Callable[[str], None],
 ) -> None:
     name = model.name
-    metadata.create_registered_model(name, exist_ok=True)
-    tally.models += 1
     imported: set[int] = set()
-    for version in source.list_versions(name):
+    versions = source.list_versions(name)
+    for version in versions:
         item = f"{name} version {version.version}"
         try:
             done = _import_version(source, metadata, artifacts, version, tally)
@@ -210,7 +209,12 @@ def _import_model(
             continue
         imported.add(version.version)
         say(f"{item}: {'already there' if done == 'present' else 'imported'}")
-    # after the versions: descriptions, tags and aliases are idempotent writes
+    if versions and not imported:
+        # no entry for a model none of whose versions came across: no empty shell
+        return
+    # after the versions: the model, its description, tags and aliases (idempotent writes)
+    metadata.create_registered_model(name, exist_ok=True)
+    tally.models += 1
     if model.description is not None:
         metadata.update_registered_model(name, model.description)
     held = metadata.get_registered_model(name)
