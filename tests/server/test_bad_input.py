@@ -148,7 +148,11 @@ def test_path_parts_are_validated(
 def test_a_version_is_immutable(api: httpx.Client, model: dict[str, Any]) -> None:
     info = error(api.patch(P + "/models/m/versions/1", json={"digest": "sha256:" + "0" * 64}), 400)
     assert info["field"] == "digest"
-    assert api.put(P + "/models/m/versions/1", json={}).status_code == 405
+    # PUT imports a version with its number (a migration): never over other files
+    assert api.put(P + "/models/m/versions/1", json={}).status_code == 400
+    other = {"digest": "sha256:" + "0" * 64, "source": "sha256:" + "0" * 64}
+    refused = api.put(P + "/models/m/versions/1", json=other)
+    assert 400 <= refused.status_code < 500, refused.text
     assert api.get(P + "/models/m/versions/1").json()["digest"] == model["digest"]
 
 
