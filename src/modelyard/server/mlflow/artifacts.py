@@ -31,8 +31,7 @@ from modelyard.server.access import PUBLIC, on_resource
 from modelyard.server.errors import ApiError
 from modelyard.server.mlflow import _find
 from modelyard.server.mlflow._find import Target
-from modelyard.server.mlflow.tracking import children_of
-from modelyard.server.mlflow.wire import In
+from modelyard.server.mlflow.wire import In, file_listing
 from modelyard.store.sql.logged import READY, SqlLoggedModels
 
 __all__ = ["ROUTES", "files_of"]
@@ -91,11 +90,7 @@ def _file(call: Call, target: Target) -> FileEntry | None:
 def list_dir(call: Call) -> dict[str, Any]:
     """The files and folders directly under ``path`` (names only, as MLflow answers)."""
     target: Target = call.path["target"]
-    children = children_of(files_of(call, target), target.rest)
-    files = [
-        {"path": name, "is_dir": size is None} | ({} if size is None else {"file_size": size})
-        for name, size in children
-    ]
+    files = file_listing(files_of(call, target), target.rest, full_paths=False)
     return {"files": files} if files else {}
 
 

@@ -21,13 +21,15 @@ from modelyard.server.access import SIGNED_IN, on_resource
 from modelyard.server.errors import ApiError
 from modelyard.server.mlflow import _find
 from modelyard.server.mlflow.artifacts import files_of
-from modelyard.server.mlflow.tracking import children_of
 from modelyard.server.mlflow.wire import (
     In,
     KeyValue,
     Num,
+    file_listing,
+    key_values,
     logged_model_json,
     logged_model_uri,
+    paged,
     to_int,
 )
 from modelyard.store.sql.logged import READY, SEARCH_FIELDS, STATUSES, LoggedModel, SqlLoggedModels
@@ -105,8 +107,8 @@ def create(call: Call) -> dict[str, Any]:
         name,
         source_run_id=body.source_run_id or None,
         model_type=body.model_type,
-        params={validate_name(p.key, "param key"): p.value for p in body.params},
-        tags={validate_name(t.key, "tag key"): t.value for t in body.tags},
+        params=key_values(body.params, "param key"),
+        tags=key_values(body.tags, "tag key"),
         created_by=call.user.name,
     )
     call.audit("logged_model.create", made.model_id, experiment_id=experiment_id)
@@ -190,18 +192,13 @@ def search(call: Call) -> dict[str, Any]:
         requested=to_int(body.max_results, "max_results") or 100,
         cap=1000,
     )
-    out: dict[str, Any] = {}
-    if shown:
-        out["models"] = [logged_model_json(m) for m in shown]
-    if token:
-        out["next_page_token"] = token
-    return out
+    return paged({"models": [logged_model_json(m) for m in shown]}, token)
 
 
 def set_tags(call: Call) -> dict[str, Any]:
     """Set tags (MLflow's client records ``mlflow.modelVersions`` here)."""
     body: TagsIn = call.body
-    tags = {validate_name(t.key, "tag key"): t.value for t in body.tags}
+    tags = key_values(body.tags, "tag key")
     _store(call).set_tags(call.path["logged_model"], tags)
     return {}
 
@@ -218,7 +215,7 @@ def log_params(call: Call) -> dict[str, Any]:
     body: ParamsIn = call.body
     if len(body.params) > 100:
         raise ApiError(400, "invalid_value", "a batch holds at most 100 params", field="params")
-    params = {validate_name(p.key, "param key"): p.value for p in body.params}
+    params = key_values(body.params, "param key")
     _store(call).add_params(call.path["logged_model"], params)
     return {}
 
@@ -229,12 +226,7 @@ def directories(call: Call) -> dict[str, Any]:
     found = _get(call)
     rest = validate_relative_path(q.artifact_directory_path or "", "artifact path")
     target = _find.Target("logged", found.model_id, rest, found.experiment_id)
-    children = children_of(files_of(call, target), rest)
-    files = [
-        {"path": f"{rest}/{name}" if rest else name, "is_dir": size is None}
-        | ({} if size is None else {"file_size": size})
-        for name, size in children
-    ]
+    files = file_listing(files_of(call, target), rest, full_paths=True)
     return {"root_uri": logged_model_uri(found)} | ({"files": files} if files else {})
 
 

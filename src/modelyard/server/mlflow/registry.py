@@ -23,7 +23,16 @@ from modelyard.server.api_registry import _check_unprotected, _current, _grant_c
 from modelyard.server.errors import ApiError
 from modelyard.server.mlflow import _find
 from modelyard.server.mlflow.logged_models import finalize
-from modelyard.server.mlflow.wire import In, KeyValue, Num, model_json, to_int, version_json
+from modelyard.server.mlflow.wire import (
+    In,
+    KeyValue,
+    Num,
+    key_values,
+    model_json,
+    paged,
+    to_int,
+    version_json,
+)
 from modelyard.store.sql.logged import READY, SqlLoggedModels
 from modelyard.uri import validate_alias, validate_name, validate_relative_path
 
@@ -129,7 +138,7 @@ def create_model(call: Call) -> dict[str, Any]:
     ``RESOURCE_ALREADY_EXISTS``, which MLflow's ``register_model`` expects."""
     body: CreateModelIn = call.body
     name = validate_name(body.name)
-    tags = {validate_name(t.key, "tag key"): t.value for t in body.tags}
+    tags = key_values(body.tags, "tag key")
     store = call.state.metadata
     made = store.create_registered_model(name, description=body.description, tags=tags or None)
     _grant_creator(call, name)
@@ -167,7 +176,7 @@ def search_models(call: Call) -> dict[str, Any]:
             else None
         )
         models.append(model_json(m, latest))
-    return _paged({"registered_models": models}, token)
+    return paged({"registered_models": models}, token)
 
 
 _PROMPT_TAG = "mlflow.prompt.is_prompt"
@@ -275,7 +284,7 @@ def create_version(call: Call) -> dict[str, Any]:
     name = _name(call)
     manifest, source, run_id = _source_files(call, body)
     call.state.artifacts.put_bytes(manifest.to_text().encode())
-    tags = {validate_name(t.key, "tag key"): t.value for t in body.tags}
+    tags = key_values(body.tags, "tag key")
     made = call.state.metadata.create_model_version(
         name,
         digest=manifest.digest,
@@ -389,7 +398,7 @@ def search_versions(call: Call) -> dict[str, Any]:
         requested=to_int(q.max_results, "max_results") or 10000,
         cap=200000,
     )
-    return _paged({"model_versions": [version_json(v) for v in found]}, token)
+    return paged({"model_versions": [version_json(v) for v in found]}, token)
 
 
 def download_uri(call: Call) -> dict[str, Any]:
@@ -416,13 +425,6 @@ def delete_version_tag(call: Call) -> dict[str, Any]:
         _name(call), _version(body.version), validate_name(body.key, "tag key")
     )
     return {}
-
-
-def _paged(out: dict[str, Any], token: str | None) -> dict[str, Any]:
-    out = {k: v for k, v in out.items() if v}
-    if token:
-        out["next_page_token"] = token
-    return out
 
 
 def _route(path: str, handler: Any, method: str, access: Any, **kw: Any) -> ApiRoute:

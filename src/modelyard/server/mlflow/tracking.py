@@ -12,7 +12,6 @@ import re
 from typing import Any
 
 from modelyard.errors import AlreadyExists
-from modelyard.format.content import FileEntry
 from modelyard.server._pages import page
 from modelyard.server._routing import ApiRoute, Call
 from modelyard.server.access import SIGNED_IN, on_experiment, on_resource, role
@@ -23,13 +22,16 @@ from modelyard.server.mlflow.wire import (
     KeyValue,
     Num,
     experiment_json,
+    file_listing,
+    key_values,
     metric_json,
+    paged,
     run_artifact_uri,
     run_json,
     to_float,
     to_int,
 )
-from modelyard.store.entities import Metric, RunStatus, from_millis, now_millis
+from modelyard.store.entities import Metric, Run, RunStatus, from_millis, now_millis
 from modelyard.store.sql.logged import SqlLoggedModels
 from modelyard.uri import validate_name, validate_relative_path
 
@@ -219,7 +221,7 @@ def search_experiments(call: Call) -> dict[str, Any]:
         requested=to_int(q.max_results, "max_results") or 1000,
         cap=50000,
     )
-    return _with_token({"experiments": [experiment_json(e) for e in shown]}, token)
+    return paged({"experiments": [experiment_json(e) for e in shown]}, token)
 
 
 # -- runs ------------------------------------------------------------------------------
@@ -228,7 +230,7 @@ def search_experiments(call: Call) -> dict[str, Any]:
 def create_run(call: Call) -> dict[str, Any]:
     """A RUNNING run in the experiment, recorded as the caller's (not as ``user_id`` says)."""
     body: CreateRunIn = call.body
-    tags = _tags(body.tags)
+    tags = key_values(body.tags, "tag key")
     name = body.run_name or tags.get("mlflow.runName")
     if name:
         name = validate_name(name, "run name")
@@ -292,16 +294,8 @@ def search_runs(call: Call) -> dict[str, Any]:
         requested=to_int(body.max_results, "max_results") or 1000,
         cap=50000,
     )
-    logged = SqlLoggedModels(call.state.metadata.db)
-    runs = [
-        run_json(
-            r,
-            call.state.metadata.latest_metrics(r.run_id),
-            [lm.model_id for lm in logged.for_run(r.run_id)],
-        )
-        for r in found
-    ]
-    return _with_token({"runs": runs}, token)
+    runs = _runs_json(call, found)
+    return paged({"runs": runs}, token)
 
 
 def log_metric(call: Call) -> dict[str, Any]:
@@ -331,8 +325,8 @@ def log_batch(call: Call) -> dict[str, Any]:
     for what, cap in _BATCH.items():
         if len(getattr(body, what)) > cap:
             raise ApiError(400, "invalid_value", f"a batch holds at most {cap} {what}", field=what)
-    params = {validate_name(p.key, "param key"): p.value for p in body.params}
-    _log(call, [_metric(m) for m in body.metrics], params, _tags(body.tags))
+    params = key_values(body.params, "param key")
+    _log(call, [_metric(m) for m in body.metrics], params, key_values(body.tags, "tag key"))
     return {}
 
 
@@ -365,7 +359,7 @@ def metric_history(call: Call) -> dict[str, Any]:
         requested=to_int(q.max_results, "max_results") or 25000,
         cap=25000,
     )
-    return _with_token({"metrics": [metric_json(m) for m in shown]}, token)
+    return paged({"metrics": [metric_json(m) for m in shown]}, token)
 
 
 def list_artifacts(call: Call) -> dict[str, Any]:
@@ -375,12 +369,7 @@ def list_artifacts(call: Call) -> dict[str, Any]:
     run = call.state.metadata.get_run(run_id)
     prefix = validate_relative_path(q.path or "", "artifact path")
     files = call.state.metadata.list_artifacts(run_id, prefix)
-    children = children_of(files, prefix)
-    out = [
-        {"path": f"{prefix}/{name}" if prefix else name, "is_dir": size is None}
-        | ({} if size is None else {"file_size": size})
-        for name, size in children
-    ]
+    out = file_listing(files, prefix, full_paths=True)
     return {"root_uri": run_artifact_uri(run.experiment_id, run_id)} | (
         {"files": out} if out else {}
     )
@@ -389,25 +378,16 @@ def list_artifacts(call: Call) -> dict[str, Any]:
 # -- helpers ----------------------------------------------------------------------------------
 
 
-def children_of(files: list[FileEntry], prefix: str) -> list[tuple[str, int | None]]:
-    """The names directly under ``prefix`` among ``files`` (all under it), with a size
-    for a file and ``None`` for a folder, sorted."""
-    cut = len(prefix) + 1 if prefix else 0
-    seen: dict[str, int | None] = {}
-    for f in files:
-        head, sep, _ = f.path[cut:].partition("/")
-        seen[head] = None if sep else f.size
-    return sorted(seen.items())
+def _runs_json(call: Call, runs: list[Run]) -> list[dict[str, Any]]:
+    """Runs as MLflow shows them: latest metrics and logged models of the page, two queries."""
+    ids = [r.run_id for r in runs]
+    metrics = call.state.metadata.latest_metrics(ids)
+    outputs = SqlLoggedModels(call.state.metadata.db).ids_for_runs(ids)
+    return [run_json(r, metrics[r.run_id], outputs[r.run_id]) for r in runs]
 
 
 def _run(call: Call, run_id: str) -> dict[str, Any]:
-    store = call.state.metadata
-    logged = SqlLoggedModels(store.db)
-    return run_json(
-        store.get_run(run_id),
-        store.latest_metrics(run_id),
-        [lm.model_id for lm in logged.for_run(run_id)],
-    )
+    return _runs_json(call, [call.state.metadata.get_run(run_id)])[0]
 
 
 def _experiment_by_id(call: Call, experiment_id: int) -> Any:
@@ -424,10 +404,6 @@ def _metric(m: MetricIn) -> Metric:
         to_int(m.step, "step") or 0,
         to_int(m.timestamp, "timestamp") or now_millis(),
     )
-
-
-def _tags(tags: list[KeyValue]) -> dict[str, str]:
-    return {validate_name(t.key, "tag key"): t.value for t in tags}
 
 
 def _log(call: Call, metrics: list[Metric], params: dict[str, str], tags: dict[str, str]) -> None:
@@ -455,13 +431,6 @@ def _log(call: Call, metrics: list[Metric], params: dict[str, str], tags: dict[s
         params=sorted(params),
         tags=sorted(tags),
     )
-
-
-def _with_token(out: dict[str, Any], token: str | None) -> dict[str, Any]:
-    out = {k: v for k, v in out.items() if v}
-    if token:
-        out["next_page_token"] = token
-    return out
 
 
 def _route(path: str, handler: Any, method: str, access: Any, **kw: Any) -> ApiRoute:

@@ -14,6 +14,7 @@ from typing import Any
 
 import msgspec
 
+from modelyard.format.content import FileEntry
 from modelyard.store.entities import Experiment, Metric, ModelVersion, RegisteredModel, Run
 from modelyard.store.entities import to_millis as _ms
 from modelyard.store.sql.logged import LoggedModel
@@ -21,9 +22,12 @@ from modelyard.store.sql.logged import LoggedModel
 __all__ = [
     "KeyValue",
     "experiment_json",
+    "file_listing",
+    "key_values",
     "logged_model_json",
     "mlflow_error",
     "model_json",
+    "paged",
     "run_json",
     "version_json",
 ]
@@ -237,3 +241,37 @@ def to_float(value: float | str, field: str) -> float:
     if isinstance(value, str) and value.lower() in special:
         return special[value.lower()]
     raise ApiError(400, "invalid_value", f"{field} {value!r} is not a number", field=field)
+
+
+def key_values(items: list[KeyValue], what: str) -> dict[str, str]:
+    """``[{key, value}]`` (tags, params) as a dict, every key checked like a tag key."""
+    from modelyard.uri import validate_name
+
+    return {validate_name(i.key, what): i.value for i in items}
+
+
+def paged(out: dict[str, Any], token: str | None) -> dict[str, Any]:
+    """A search answer: empty lists left out (as MLflow does), the next page's token."""
+    out = {k: v for k, v in out.items() if v}
+    if token:
+        out["next_page_token"] = token
+    return out
+
+
+def file_listing(files: list[FileEntry], prefix: str, *, full_paths: bool) -> list[dict[str, Any]]:
+    """The files and folders directly under ``prefix`` among ``files`` (all under it), sorted:
+    ``{path, is_dir, file_size}`` with the path in full or as the name alone (the artifact
+    proxy answers names; the tracking listings answer paths)."""
+    cut = len(prefix) + 1 if prefix else 0
+    children: dict[str, int | None] = {}
+    for f in files:
+        head, sep, _ = f.path[cut:].partition("/")
+        children[head] = None if sep else f.size
+    out = []
+    for name, size in sorted(children.items()):
+        path = f"{prefix}/{name}" if prefix and full_paths else name
+        entry: dict[str, Any] = {"path": path, "is_dir": size is None}
+        if size is not None:
+            entry["file_size"] = size
+        out.append(entry)
+    return out

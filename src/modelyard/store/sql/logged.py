@@ -124,10 +124,18 @@ class SqlLoggedModels:
         query = query.order_by(_L.created_at.desc(), _L.model_id).limit(limit).offset(offset)
         return self._select(query)
 
-    def for_run(self, run_id: str) -> list[LoggedModel]:
-        """The logged models a run produced, oldest first."""
-        query = sa.select(logged_models).where(_L.source_run_id == run_id)
-        return self._select(query.order_by(_L.created_at, _L.model_id))
+    def ids_for_runs(self, run_ids: Sequence[str]) -> dict[str, list[str]]:
+        """The ids of the logged models each run produced, oldest first (one query)."""
+        out: dict[str, list[str]] = {r: [] for r in run_ids}
+        query = (
+            sa.select(_L.source_run_id, _L.model_id)
+            .where(_L.source_run_id.in_(list(run_ids)))
+            .order_by(_L.created_at, _L.model_id)
+        )
+        with self.db.read() as conn:
+            for run_id, model_id in conn.execute(query):
+                out[run_id].append(model_id)
+        return out
 
     def finish(self, model_id: str, status: str, digest: str | None) -> None:
         """Set the status (and, on READY, the digest its files fix)."""

@@ -282,19 +282,21 @@ class RunQueries:
                 for r in rows
             ]
 
-    def latest_metrics(self, run_id: str) -> list[Metric]:
-        """Each metric's latest value with its step and time (what MLflow shows on a run)."""
+    def latest_metrics(self, run_ids: Sequence[str]) -> dict[str, list[Metric]]:
+        """Each run's metrics at their latest value, with step and time (what MLflow shows
+        on a run), by key; one query for a whole page of runs."""
         m = run_latest_metrics.c
+        out: dict[str, list[Metric]] = {r: [] for r in run_ids}
         with self.db.read() as conn:
             rows = conn.execute(
-                sa.select(m.key, m.value, m.step, m.timestamp)
-                .where(m.run_id == run_id)
-                .order_by(m.key)
+                sa.select(m.run_id, m.key, m.value, m.step, m.timestamp)
+                .where(m.run_id.in_(list(run_ids)))
+                .order_by(m.run_id, m.key)
             )
-            return [
-                Metric(r.key, math.nan if r.value is None else r.value, r.step, r.timestamp)
-                for r in rows
-            ]
+            for r in rows:
+                value = math.nan if r.value is None else r.value
+                out[r.run_id].append(Metric(r.key, value, r.step, r.timestamp))
+        return out
 
     def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
         """Set (or replace) run tags."""
