@@ -278,21 +278,8 @@ class RegistryQueries:
         """
         now = now_millis()
         with self.db.write() as conn:
-            insert_ignore(
-                conn,
-                registered_models,
-                {"name": name, "created_at": now, "updated_at": now},
-                ["name"],
-            )
-            # The UPDATE row-locks the model until commit: concurrent writers queue
-            # here, and a rolled-back transaction gives its number back.
-            model_id, after = conn.execute(
-                sa.update(registered_models)
-                .where(_M.name == name)
-                .values(next_version=_M.next_version + 1, updated_at=now)
-                .returning(_M.model_id, _M.next_version)
-            ).one()
-            version = int(after) - 1
+            model_id, after = self._lock_model(conn, name, now, take_number=True)
+            version = after - 1
             self._insert_version(
                 conn,
                 model_id,
@@ -345,19 +332,7 @@ class RegistryQueries:
         """
         now = now_millis()
         with self.db.write() as conn:
-            insert_ignore(
-                conn,
-                registered_models,
-                {"name": name, "created_at": now, "updated_at": now},
-                ["name"],
-            )
-            # The UPDATE row-locks the model: concurrent writers queue behind it.
-            model_id, next_version = conn.execute(
-                sa.update(registered_models)
-                .where(_M.name == name)
-                .values(updated_at=now)
-                .returning(_M.model_id, _M.next_version)
-            ).one()
+            model_id, next_version = self._lock_model(conn, name, now, take_number=False)
             held = conn.execute(
                 sa.select(_V.digest).where(_V.model_id == model_id, _V.version == version)
             ).first()
@@ -663,6 +638,32 @@ class RegistryQueries:
                     for f in files
                 ],
             )
+
+    def _lock_model(
+        self, conn: Connection, name: str, now: int, *, take_number: bool
+    ) -> tuple[int, int]:
+        """Create the model if missing and row-lock it until commit; (id, next number),
+        the number taken first when ``take_number``.
+
+        Concurrent writers of one model queue on this UPDATE, and a rolled-back
+        transaction gives its number back: versions stay unique and gap-free.
+        """
+        insert_ignore(
+            conn,
+            registered_models,
+            {"name": name, "created_at": now, "updated_at": now},
+            ["name"],
+        )
+        values: dict[str, Any] = {"updated_at": now}
+        if take_number:
+            values["next_version"] = _M.next_version + 1
+        model_id, next_version = conn.execute(
+            sa.update(registered_models)
+            .where(_M.name == name)
+            .values(**values)
+            .returning(_M.model_id, _M.next_version)
+        ).one()
+        return int(model_id), int(next_version)
 
     def _model_id(self, conn: Connection, name: str) -> int:
         model_id = conn.execute(sa.select(_M.model_id).where(_M.name == name)).scalar()
