@@ -28,7 +28,7 @@ import threading
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -510,3 +510,82 @@ def wrk_get(
 
 def _lua(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+# -- seeding a registry fast (both schemas) -------------------------------------------------
+
+
+def seed_modelyard(
+    url: str, tables: Sequence[tuple[Any, list[dict[str, Any]]]], models: int
+) -> None:
+    """Bulk-insert rows into modelyard's tables (the schema made by its own store code).
+
+    ``tables`` is ``[(table, rows)]`` in insert order; ``models`` rows of
+    ``registered_models`` were given ids 1..models, so its sequence is moved past them.
+    """
+    import sqlalchemy as sa
+
+    from modelyard.store.sql.store import SqlMetadataStore
+
+    store = SqlMetadataStore(url)  # creates / upgrades the schema
+    with store.db.write() as conn:
+        for table, rows in tables:
+            for start in range(0, len(rows), 20000):
+                conn.execute(sa.insert(table), rows[start : start + 20000])
+        conn.execute(
+            sa.text("SELECT setval(pg_get_serial_sequence('registered_models', 'model_id'), :n)"),
+            {"n": models},
+        )
+    store.close()
+    analyze(url)
+
+
+def seed_mlflow(
+    url: str,
+    server: ServerProc,
+    names: Iterable[str],
+    versions: Iterable[tuple[str, int, dict[str, Any]]],
+    aliases: Iterable[tuple[str, str, int]] = (),
+) -> None:
+    """Bulk-insert a registry into MLflow's schema (made by ``mlflow server``).
+
+    One model and version are made through MLflow's API as a template, so every
+    column gets the value MLflow itself gives; each of ``versions`` is
+    ``(name, version, columns that differ from the template)``; the rows are COPYed in.
+    """
+    import psycopg
+
+    api = server.url + "/api/2.0/mlflow"
+    http_json("POST", api + "/registered-models/create", {"name": "template"})
+    http_json(
+        "POST", api + "/model-versions/create", {"name": "template", "source": "s3://bench/m"}
+    )
+    with psycopg.connect(url) as conn:
+        cur = conn.cursor()
+        cur.execute("SELECT * FROM registered_models WHERE name = 'template'")
+        rm_cols = [d.name for d in cur.description or ()]
+        rm = dict(zip(rm_cols, cur.fetchone() or (), strict=True))
+        cur.execute("SELECT * FROM model_versions WHERE name = 'template'")
+        mv_cols = [d.name for d in cur.description or ()]
+        mv = dict(zip(mv_cols, cur.fetchone() or (), strict=True))
+        cur.execute("DELETE FROM model_versions WHERE name = 'template'")
+        cur.execute("DELETE FROM registered_models WHERE name = 'template'")
+        with cur.copy(f"COPY registered_models ({', '.join(rm_cols)}) FROM STDIN") as copy:
+            for n in names:
+                copy.write_row([n if c == "name" else rm[c] for c in rm_cols])
+        with cur.copy(f"COPY model_versions ({', '.join(mv_cols)}) FROM STDIN") as copy:
+            for n, v, columns in versions:
+                row = {**mv, "name": n, "version": v, **columns}
+                copy.write_row([row[c] for c in mv_cols])
+        with cur.copy("COPY registered_model_aliases (name, alias, version) FROM STDIN") as copy:
+            for n, a, v in aliases:
+                copy.write_row([n, a, v])
+    analyze(url)
+
+
+def analyze(url: str) -> None:
+    """``ANALYZE`` the database, so the planner knows the bulk-inserted tables."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("ANALYZE")

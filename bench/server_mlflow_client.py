@@ -58,8 +58,9 @@ from bench._servers import (
     WORKERS,
     ServerProc,
     database,
-    http_json,
     init_admin,
+    seed_mlflow,
+    seed_modelyard,
     start_mlflow,
     start_modelyard,
 )
@@ -257,12 +258,8 @@ def _search_cases() -> dict[str, dict[str, Any]]:
 
 def fill_modelyard(url: str) -> None:
     """The registry in modelyard's schema (made by its own store code), with file lists."""
-    import sqlalchemy as sa
-
     from modelyard.store.sql.schema import model_versions, registered_models, version_files
-    from modelyard.store.sql.store import SqlMetadataStore
 
-    store = SqlMetadataStore(url)  # creates / upgrades the schema
     now = int(time.time() * 1000)
     versions = _versions()
     ids = {name_of(i): i + 1 for i in range(MODELS)}
@@ -305,58 +302,24 @@ def fill_modelyard(url: str) -> None:
             ],
         ),
     ]
-    with store.db.write() as conn:
-        for table, rows in tables:
-            for start in range(0, len(rows), 20000):
-                conn.execute(sa.insert(table), rows[start : start + 20000])
-        conn.execute(
-            sa.text("SELECT setval(pg_get_serial_sequence('registered_models', 'model_id'), :n)"),
-            {"n": len(ids)},
-        )
-    store.close()
-    _analyze(url)
+    seed_modelyard(url, tables, len(ids))
 
 
 def fill_mlflow(url: str, server: ServerProc) -> None:
-    """The registry in MLflow's schema (made by ``mlflow server``), columns as MLflow fills them.
-
-    One model and version are made through MLflow's API as a template, so every
-    column gets the value MLflow itself gives; the rest is COPYed in.
-    """
-    import psycopg
-
-    api = server.url + "/api/2.0/mlflow"
-    http_json("POST", api + "/registered-models/create", {"name": "template"})
-    http_json(
-        "POST", api + "/model-versions/create", {"name": "template", "source": "s3://bench/m"}
-    )
-    versions = _versions()
-    with psycopg.connect(url) as conn:
-        cur = conn.cursor()
-        cur.execute("SELECT * FROM registered_models WHERE name = 'template'")
-        rm_cols = [d.name for d in cur.description or ()]
-        rm = dict(zip(rm_cols, cur.fetchone() or (), strict=True))
-        cur.execute("SELECT * FROM model_versions WHERE name = 'template'")
-        mv_cols = [d.name for d in cur.description or ()]
-        mv = dict(zip(mv_cols, cur.fetchone() or (), strict=True))
-        cur.execute("DELETE FROM model_versions WHERE name = 'template'")
-        cur.execute("DELETE FROM registered_models WHERE name = 'template'")
-        with cur.copy(f"COPY registered_models ({', '.join(rm_cols)}) FROM STDIN") as copy:
-            for i in range(MODELS):
-                copy.write_row([name_of(i) if c == "name" else rm[c] for c in rm_cols])
-        with cur.copy(f"COPY model_versions ({', '.join(mv_cols)}) FROM STDIN") as copy:
-            for n, v, _, r in versions:
-                row = {**mv, "name": n, "version": v, "run_id": r, "source": f"runs:/{r}/model"}
-                row["storage_location"] = f"mlflow-artifacts:/0/{r}/artifacts/model"
-                copy.write_row([row[c] for c in mv_cols])
-    _analyze(url)
-
-
-def _analyze(url: str) -> None:
-    import psycopg
-
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("ANALYZE")
+    """The same registry in MLflow's schema (see :func:`bench._servers.seed_mlflow`)."""
+    rows = [
+        (
+            n,
+            v,
+            {
+                "run_id": r,
+                "source": f"runs:/{r}/model",
+                "storage_location": f"mlflow-artifacts:/0/{r}/artifacts/model",
+            },
+        )
+        for n, v, _, r in _versions()
+    ]
+    seed_mlflow(url, server, [name_of(i) for i in range(MODELS)], rows)
 
 
 # -- running the flows --------------------------------------------------------------------

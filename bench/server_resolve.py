@@ -43,6 +43,8 @@ from bench._servers import (
     database,
     http_json,
     init_admin,
+    seed_mlflow,
+    seed_modelyard,
     start_mlflow,
     start_modelyard,
     wrk_get,
@@ -82,8 +84,6 @@ def _rows() -> tuple[list[str], list[tuple[str, int, str]], list[tuple[str, str,
 
 def fill_modelyard(url: str) -> None:
     """The registry in modelyard's schema (made by its own store code), plus file lists."""
-    import sqlalchemy as sa
-
     from modelyard.store.sql.schema import (
         alias_history,
         model_aliases,
@@ -91,9 +91,7 @@ def fill_modelyard(url: str) -> None:
         registered_models,
         version_files,
     )
-    from modelyard.store.sql.store import SqlMetadataStore
 
-    store = SqlMetadataStore(url)  # creates / upgrades the schema
     now = int(time.time() * 1000)
     names, versions, aliases = _rows()
     ids = {n: i + 1 for i, n in enumerate(names)}
@@ -146,62 +144,17 @@ def fill_modelyard(url: str) -> None:
             ],
         ),
     ]
-    with store.db.write() as conn:
-        for table, rows in tables:
-            for start in range(0, len(rows), 20000):
-                conn.execute(sa.insert(table), rows[start : start + 20000])
-        # the sequence behind model_id must move past the ids given here
-        conn.execute(
-            sa.text("SELECT setval(pg_get_serial_sequence('registered_models', 'model_id'), :n)"),
-            {"n": len(names)},
-        )
-    store.close()
-    _analyze(url)
+    seed_modelyard(url, tables, len(ids))
 
 
 def fill_mlflow(url: str, server: ServerProc) -> None:
-    """The registry in MLflow's schema (made by ``mlflow server``), columns as MLflow fills them.
-
-    One model and version are made through MLflow's API as a template, so every
-    column gets the value MLflow itself would give; the rest is bulk-inserted.
-    """
-    import psycopg
-
-    api = server.url + "/api/2.0/mlflow"
-    http_json("POST", api + "/registered-models/create", {"name": "template"})
-    http_json(
-        "POST", api + "/model-versions/create", {"name": "template", "source": "s3://bench/m"}
-    )
+    """The same registry in MLflow's schema (see :func:`bench._servers.seed_mlflow`)."""
     names, versions, aliases = _rows()
-    with psycopg.connect(url) as conn:
-        cur = conn.cursor()
-        cur.execute("SELECT * FROM registered_models WHERE name = 'template'")
-        rm_cols = [d.name for d in cur.description or ()]
-        rm = dict(zip(rm_cols, cur.fetchone() or (), strict=True))
-        cur.execute("SELECT * FROM model_versions WHERE name = 'template'")
-        mv_cols = [d.name for d in cur.description or ()]
-        mv = dict(zip(mv_cols, cur.fetchone() or (), strict=True))
-        cur.execute("DELETE FROM model_versions WHERE name = 'template'")
-        cur.execute("DELETE FROM registered_models WHERE name = 'template'")
-        with cur.copy(f"COPY registered_models ({', '.join(rm_cols)}) FROM STDIN") as copy:
-            for n in names:
-                copy.write_row([n if c == "name" else rm[c] for c in rm_cols])
-        with cur.copy(f"COPY model_versions ({', '.join(mv_cols)}) FROM STDIN") as copy:
-            for n, v, h in versions:
-                row = {**mv, "name": n, "version": v, "source": f"s3://bench/{h[:32]}"}
-                row["storage_location"] = row["source"]
-                copy.write_row([row[c] for c in mv_cols])
-        with cur.copy("COPY registered_model_aliases (name, alias, version) FROM STDIN") as copy:
-            for n, a, v in aliases:
-                copy.write_row([n, a, v])
-    _analyze(url)
-
-
-def _analyze(url: str) -> None:
-    import psycopg
-
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("ANALYZE")
+    rows = [
+        (n, v, {"source": f"s3://bench/{h[:32]}", "storage_location": f"s3://bench/{h[:32]}"})
+        for n, v, h in versions
+    ]
+    seed_mlflow(url, server, names, rows, aliases)
 
 
 def _random_names_lua(path_format: str) -> str:
