@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,10 @@ from tests._old_sklearn import old_sklearn_models  # noqa: F401  (fixture)
 from tests._s3 import s3_bucket, s3_env, s3_server  # noqa: F401  (fixtures)
 from tests._server import http_yard, server_database, yard_server  # noqa: F401  (fixtures)
 from tests._yard import any_yard, pg_database, yard, yard_blobs  # noqa: F401  (fixtures)
+
+# Keys and trust files are per user: the suite gets its own, so it neither reads nor
+# writes the developer's (subprocesses and servers inherit it).
+os.environ["MODELYARD_CONFIG_HOME"] = tempfile.mkdtemp(prefix="modelyard-config-")
 
 
 @pytest.fixture(scope="session")

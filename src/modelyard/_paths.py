@@ -12,6 +12,19 @@ def cache_home() -> Path:
     return (Path(xdg) if xdg else Path.home() / ".cache") / "modelyard"
 
 
+def config_home() -> Path:
+    """Per-user settings: keys and trust files.
+
+    ``MODELYARD_CONFIG_HOME``, else ``$XDG_CONFIG_HOME/modelyard``, else
+    ``~/.config/modelyard``.
+    """
+    own = os.environ.get("MODELYARD_CONFIG_HOME")
+    if own:
+        return Path(own).expanduser().absolute()
+    xdg = os.environ.get("XDG_CONFIG_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".config") / "modelyard"
+
+
 def envs_root() -> Path:
     """Isolated model environments: ``MODELYARD_ENV_ROOT``, else ``<cache>/envs``."""
     env = os.environ.get("MODELYARD_ENV_ROOT")

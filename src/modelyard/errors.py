@@ -32,6 +32,14 @@ The hierarchy::
     │   ├── SaveError              saving failed; nothing was left behind
     │   ├── CorruptModelFile       a flavor file could not be deserialised
     │   └── UntrustedTypes         a skops file holds types nobody trusted
+    ├── TrustError                 the trust policy refuses a model (before any of its code runs)
+    │   ├── UnsafePickle           a pickle the scanner cannot vouch for (parse error, EXT, budget)
+    │   ├── UntrustedModel         a pickle imports globals outside the allow-list
+    │   └── SignatureError         a signature is missing, does not verify, or is not trusted
+    │       ├── TamperedModel      a file differs from what the signature covers (file named)
+    │       ├── UntrustedKey       signed by a key that is unknown or revoked (key named)
+    │       ├── SignatureRequired  unsigned (or not trusted) where the policy requires a signature
+    │       └── RollbackRefused    an older signed record than one already seen (replay)
     ├── ConfigError                a model_config override is not accepted
     ├── EnvironmentMismatch        the running environment differs (env="strict")
     ├── SchemaError                input or params do not satisfy the signature
@@ -447,6 +455,83 @@ class UntrustedTypes(FlavorError):
         super().__init__(
             f"refusing to load {str(path)!r}: it holds untrusted types {list(self.types)}. "
             "If you trust them, pass model_config={'skops_trusted_types': [...]} to load_model"
+        )
+
+
+class TrustError(ModelyardError):
+    """The trust policy refuses a model; nothing of the model ran."""
+
+
+class UnsafePickle(TrustError):
+    """A pickle stream the scanner cannot vouch for: a parse error, ``EXT*``,
+    trailing bytes, a second pickle, an exceeded budget, a non-constant import."""
+
+    def __init__(self, file: Path | str, reason: str, *, offset: int | None = None) -> None:
+        self.file = str(file)
+        self.reason = reason
+        self.offset = offset
+        at = f" at byte {offset}" if offset is not None else ""
+        super().__init__(f"refusing to unpickle {self.file!r}: {reason}{at}")
+
+
+class UntrustedModel(TrustError):
+    """A pickle would import globals outside the allow-list.
+
+    ``globals`` lists every one (``module.qualname``); the message says how to
+    allow them.
+    """
+
+    def __init__(self, file: Path | str, globals: Sequence[str], *, hint: str = "") -> None:
+        self.file = str(file)
+        self.globals = tuple(globals)
+        shown = ", ".join(self.globals[:20]) + (" ..." if len(self.globals) > 20 else "")
+        tail = f". {hint}" if hint else ""
+        super().__init__(
+            f"refusing to unpickle {self.file!r}: it imports {len(self.globals)} global(s) "
+            f"outside the trust allow-list: {shown}{tail}"
+        )
+
+
+class SignatureError(TrustError):
+    """A model's signature is missing, does not verify, or is not trusted."""
+
+    def __init__(self, message: str, *, path: Path | str | None = None) -> None:
+        self.path = str(path) if path is not None else None
+        super().__init__(message)
+
+
+class TamperedModel(SignatureError):
+    """A file differs from what the signature covers; ``file`` names it."""
+
+    def __init__(self, path: Path | str, file: str, problem: str) -> None:
+        self.file = file
+        self.problem = problem
+        super().__init__(f"model file {file!r} in {str(path)!r} {problem}", path=path)
+
+
+class UntrustedKey(SignatureError):
+    """The signing key is unknown to the trust store, or revoked; ``key_id`` names it."""
+
+    def __init__(self, key_id: str, reason: str, *, path: Path | str | None = None) -> None:
+        self.key_id = key_id
+        self.reason = reason
+        super().__init__(f"signature by key {key_id}: {reason}", path=path)
+
+
+class SignatureRequired(SignatureError):
+    """The policy requires a trusted signature and there is none."""
+
+
+class RollbackRefused(SignatureError):
+    """A signed record older than one already seen (a replayed alias move)."""
+
+    def __init__(self, what: str, seen: int, got: int) -> None:
+        self.what = what
+        self.seen = seen
+        self.got = got
+        super().__init__(
+            f"refusing {what}: its signed sequence {got} is older than {seen}, already seen here "
+            "(a replayed or rolled-back record)"
         )
 
 
