@@ -18,6 +18,7 @@ from modelyard.cli._predict import predict
 from modelyard.cli._runs import runs_group
 from modelyard.cli._serve import serve
 from modelyard.cli._server import audit_command, permission_group, server_group, token_group
+from modelyard.cli._trust import trust_group
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -39,3 +40,4 @@ main.add_command(token_group)
 main.add_command(permission_group)
 main.add_command(audit_command)
 main.add_command(import_group)
+main.add_command(trust_group)

@@ -11,17 +11,31 @@ the user's own function (the wrapper keeps it as ``__wrapped__``), so those
 internals are replaced by inert stand-ins below that only exist to be
 unpickled. Any other MLflow reference fails with a :class:`CorruptModelFile`
 naming it.
+
+Nothing is unpickled before the trust policy admits it: the bytes are read
+once, scanned (:mod:`modelyard.trust.scan`), checked against the policy of
+the load in progress (:mod:`modelyard.trust.policy`), and unpickled from
+those same bytes by an unpickler whose ``find_class`` resolves only the
+names the policy admitted. There is no other path to ``pickle.load``.
 """
 
 from __future__ import annotations
 
 import gc
+import io
 import pickle
+import types
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
-from modelyard.errors import CorruptModelFile
+from modelyard.errors import CorruptModelFile, TrustError, UntrustedModel
+from modelyard.trust import policy as _policy
+from modelyard.trust.scan import scan_bytes
+
+#: a pickle (after decompression) larger than this is refused unread
+MAX_PICKLE_BYTES = 16 << 30
 
 _HERE = __name__
 
@@ -105,12 +119,30 @@ class _InertMlflowObject:
 
 
 class _Unpickler(pickle.Unpickler):
-    def __init__(self, file: IO[bytes]) -> None:
-        super().__init__(file)
+    def __init__(
+        self,
+        file: IO[bytes],
+        *,
+        admitted: frozenset[tuple[str, str]],
+        source: Path | str,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(file, **kwargs)
         self.inert: weakref.WeakSet[_InertMlflowObject] = weakref.WeakSet()
         self._inert_classes: dict[str, type[_InertMlflowObject]] = {}
+        self._admitted = admitted
+        self._source = source
 
     def find_class(self, module: str, name: str) -> Any:
+        # The second layer: the scan admitted these names as written in the
+        # stream; anything else reaching here (a scanner miss) is refused
+        # before it is imported.
+        if (module, name) not in self._admitted:
+            raise UntrustedModel(
+                self._source,
+                [f"{module}.{name}"],
+                hint="the unpickler met a name the scan did not admit",
+            )
         mapped = _MLFLOW_CLASSES.get((module, name))
         if mapped is not None:
             module, name = mapped
@@ -137,8 +169,8 @@ class _NeedsMlflow(ImportError):
         self.kept = kept
 
 
-def _unpickle(fh: IO[bytes]) -> Any:
-    unpickler = _Unpickler(fh)
+def _unpickle(fh: IO[bytes], admitted: frozenset[tuple[str, str]], source: Path | str) -> Any:
+    unpickler = _Unpickler(fh, admitted=admitted, source=source)
     obj = unpickler.load()
     inert = unpickler.inert
     del unpickler  # its memo holds every unpickled object
@@ -167,12 +199,53 @@ def dump(obj: Any, file: Path, *, serializer: str = "cloudpickle") -> None:
             raise ValueError(f"unknown serializer {serializer!r}; use 'cloudpickle' or 'pickle'")
 
 
+def read_capped(file: Path, opener: Callable[..., Any] = open) -> bytes:
+    """The bytes of ``file`` through ``opener`` (decompressing), refused past the cap."""
+    fh: IO[bytes]
+    with opener(file, "rb") as fh:
+        data = fh.read(MAX_PICKLE_BYTES + 1)
+    if len(data) > MAX_PICKLE_BYTES:
+        from modelyard.errors import UnsafePickle
+
+        raise UnsafePickle(file, f"it holds more than {MAX_PICKLE_BYTES} bytes (size budget)")
+    return data
+
+
+def admit(data: bytes, source: Path | str) -> frozenset[tuple[str, str]]:
+    """Scan ``data`` and check it against the load's policy; the names it may resolve."""
+    return _policy.current().admit(scan_bytes(data, source=source), source)
+
+
+def restricted_module(admitted: frozenset[tuple[str, str]], source: Path | str) -> types.ModuleType:
+    """A ``pickle``-like module whose ``Unpickler`` resolves only ``admitted`` names.
+
+    For libraries that take a ``pickle_module`` (``torch.load``).
+    """
+
+    class Unpickler(_Unpickler):
+        def __init__(self, file: IO[bytes], **kwargs: Any) -> None:
+            super().__init__(file, admitted=admitted, source=source, **kwargs)
+
+    shim = types.ModuleType("modelyard_restricted_pickle")
+    shim.Unpickler = Unpickler  # type: ignore[attr-defined]
+    shim.load = lambda fh, **kw: Unpickler(fh, **kw).load()  # type: ignore[attr-defined]
+    shim.loads = lambda b, **kw: Unpickler(io.BytesIO(b), **kw).load()  # type: ignore[attr-defined]
+    shim.UnpicklingError = pickle.UnpicklingError  # type: ignore[attr-defined]
+    return shim
+
+
 def load(file: Path, *, flavor: str, opener: Any = open) -> Any:
-    """Unpickle ``file``; any failure becomes :class:`CorruptModelFile` keeping its cause."""
+    """Unpickle ``file`` under the load's trust policy.
+
+    A refusal is a :class:`~modelyard.errors.TrustError`; any other failure
+    becomes :class:`CorruptModelFile` keeping its cause.
+    """
     try:
-        fh: IO[bytes]
-        with opener(file, "rb") as fh:
-            return _unpickle(fh)
+        data = read_capped(file, opener)
+        admitted = admit(data, file)
+        return _unpickle(io.BytesIO(data), admitted, file)
+    except TrustError:
+        raise
     except FileNotFoundError as exc:
         raise CorruptModelFile(file, flavor, "the file is missing") from exc
     except _NeedsMlflow as exc:

@@ -45,11 +45,22 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelyard.errors import ConfigError, CorruptModelFile, FlavorError, SchemaError
+from modelyard.errors import (
+    ConfigError,
+    CorruptModelFile,
+    FlavorError,
+    SchemaError,
+    TrustError,
+    UnsafePickle,
+    UntrustedModel,
+)
 from modelyard.flavors import _pickle
 from modelyard.flavors._base import Predictor, SavedFlavor, reject_unknown_options
 from modelyard.format.environment import installed_version, pinned
 from modelyard.format.mlmodel import MLmodel
+from modelyard.trust import policy as _policy
+from modelyard.trust.allowlist import resolve
+from modelyard.trust.scan import scan_bytes
 
 if TYPE_CHECKING:
     import torch
@@ -419,16 +430,14 @@ def _load_mlflow_format(data: Path, mlmodel: MLmodel, device: str) -> Any:
     if pth.is_file():
         try:
             if _is_torchscript(pth):
+                _torchscript_allowed(pth)
                 module = torch.jit.load(  # type: ignore[no-untyped-call]
                     str(pth), map_location=device
                 )
             else:
-                pickle_module = _pickle_module(data, mlmodel)
-                # weights_only=False: the file holds the whole module, not only tensors.
-                module = torch.load(
-                    pth, map_location=device, pickle_module=pickle_module, weights_only=False
-                )
-        except (CorruptModelFile, ConfigError):
+                _pickle_module(data, mlmodel)  # an unknown pickle module is refused as before
+                module = _torch_load(pth, device)
+        except (CorruptModelFile, ConfigError, TrustError):
             raise
         except ModuleNotFoundError as exc:
             raise CorruptModelFile(pth, "pytorch", _missing_module(exc)) from exc
@@ -456,6 +465,67 @@ def _load_mlflow_format(data: Path, mlmodel: MLmodel, device: str) -> Any:
                 )
         return module
     raise CorruptModelFile(pth, "pytorch", f"neither {PTH_FILE} nor {PT2_FILE} is in {data}")
+
+
+# torch.load renames this module before find_class sees it (torch.serialization._load)
+_TORCH_MODULE_RENAMES = {"torch.tensor": "torch._tensor"}
+
+
+def _torch_load(pth: Path, device: str) -> Any:
+    """``torch.load`` of a whole-module archive, behind the scan.
+
+    ``data.pkl`` is read with torch's own archive reader (so the scan sees the
+    bytes torch unpickles) and scanned. A model the allow-list covers loads
+    with ``weights_only=True`` and exactly the scanned classes as safe
+    globals; a model vouched for by a trusted signature (it carries code)
+    loads through the restricted unpickler, which still resolves only the
+    scanned names.
+    """
+    import torch
+
+    pickled = _archive_pickle(pth)
+    scan = scan_bytes(pickled, source=f"{pth}:data.pkl")
+    policy = _policy.current()
+    admitted = policy.admit(scan, pth)
+    if policy.vouched_by is None and not policy.allow_all:
+        safe = [resolve(g) for g in sorted(scan.globals)]
+        with torch.serialization.safe_globals([o for o in safe if o is not None]):
+            return torch.load(pth, map_location=device, weights_only=True)
+    renamed = {(_TORCH_MODULE_RENAMES.get(m, m), n) for m, n in admitted}
+    module = _pickle.restricted_module(admitted | renamed, pth)
+    return torch.load(pth, map_location=device, pickle_module=module, weights_only=False)
+
+
+def _archive_pickle(pth: Path) -> bytes:
+    import torch
+
+    if not zipfile.is_zipfile(pth):
+        raise UnsafePickle(
+            pth,
+            "it is not a torch zip archive: the legacy format (torch < 1.6) holds several "
+            "pickles and is not loaded; re-save the model with a current torch",
+        )
+    with zipfile.ZipFile(pth) as archive:
+        names = archive.namelist()
+    if len(names) != len(set(names)):
+        raise UnsafePickle(pth, "the archive lists the same entry twice")
+    reader = torch._C.PyTorchFileReader(str(pth))
+    records = reader.get_all_records()
+    if "data.pkl" not in records:
+        raise UnsafePickle(pth, "the archive holds no data.pkl")
+    return bytes(reader.get_record("data.pkl"))
+
+
+def _torchscript_allowed(pth: Path) -> None:
+    policy = _policy.current()
+    if policy.vouched_by is None and not policy.allow_all:
+        raise UntrustedModel(
+            pth,
+            ["torch.jit (TorchScript code)"],
+            hint="a TorchScript archive is code: it loads when signed by a key you trust "
+            "(models you save are signed with your default key), or with "
+            "load_model(uri, trust='all') if you trust its source",
+        )
 
 
 def _is_torchscript(file: Path) -> bool:
@@ -525,6 +595,8 @@ def _load_safetensors(data: Path, conf: Mapping[str, Any], device: str) -> Any:
 def _saved_factory(data: Path, conf: Mapping[str, Any]) -> tuple[Callable[..., Any], Path]:
     reference = conf.get("module_factory")
     if reference:
+        # MLmodel names a callable that is called at load: the same policy as a pickle's globals
+        _policy.current().admit_reference(str(reference), data)
         try:
             fn = import_reference(str(reference))
         except ModuleNotFoundError as exc:
@@ -537,6 +609,7 @@ def _saved_factory(data: Path, conf: Mapping[str, Any]) -> tuple[Callable[..., A
             ) from exc
         where = data
     elif conf.get("module_factory_file"):
+        # a pickled factory is code: _pickle.load admits it only for a vouched model
         where = _inside(data, conf["module_factory_file"])
         fn = _pickle.load(where, flavor="pytorch")
     else:

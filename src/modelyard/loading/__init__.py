@@ -18,6 +18,7 @@ from modelyard.loading.configure import ConfigInput, merge_config
 from modelyard.loading.fetch import fetch
 from modelyard.loading.resolve import ModelRef, resolve
 from modelyard.model import Model
+from modelyard.trust import policy as trust_policy
 from modelyard.uri import validate_relative_path
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ def load_model(
     model_config: ConfigInput = None,
     env: str = "warn",
     yard: str | os.PathLike[str] | Yard | None = None,
+    trust: trust_policy.TrustInput = None,
 ) -> Model:
     """Load a model by URI or path and wrap it in :class:`Model`.
 
@@ -43,6 +45,12 @@ def load_model(
     URI or :class:`Yard`, e.g. ``"mlflow+sqlite:///mlflow.db"``) is where ``models:/`` and
     ``runs:/`` references are looked up, instead of the yard in use.
 
+    Nothing in a pickle is unpickled unless the trust policy admits it
+    (:mod:`modelyard.trust`): every global must be on the allow-list, the
+    machine's trust file or ``trust`` (names such as ``"mypkg.MyModel"``, or
+    ``"all"`` to turn the list off), or the model must be signed by a key
+    you trust. A refusal raises :class:`UntrustedModel` naming each global.
+
     >>> model = load_model("./iris-model")  # doctest: +SKIP
     >>> model.predict(df)                    # doctest: +SKIP
     """
@@ -53,9 +61,11 @@ def load_model(
     apply_policy(report, env, uri=ref.uri)
     flavor = flavor_for_mlmodel(mlmodel)
     config = merge_config(mlmodel, model_config, flavor.config_keys)
+    policy = trust_policy.policy_for(trust)
     _add_code_dir(local.path, mlmodel)
     try:
-        native = flavor.load(local.path, mlmodel, config)
+        with trust_policy.using(policy):
+            native = flavor.load(local.path, mlmodel, config)
         predictor = flavor.predictor(native, mlmodel, config)
     except ModelyardError:
         raise
