@@ -79,7 +79,8 @@ TRUST_FILE = "trust.yaml"
 # A key name becomes a file name: keep it to a portable, unsurprising alphabet.
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _KEY_ID = re.compile(r"^sha256:[0-9a-f]{64}$")
-_TRUST_FIELDS = frozenset({"version", "keys", "revoked", "threshold"})
+# "globals" belongs to the pickle policy (modelyard.trust.policy), which shares the file
+_TRUST_FIELDS = frozenset({"version", "keys", "revoked", "threshold", "globals"})
 _KEY_FIELDS = frozenset({"label", "public_key", "key_id"})
 
 _Private = ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey
