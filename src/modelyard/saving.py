@@ -10,7 +10,7 @@ import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelyard._version import __version__
 from modelyard.errors import ModelyardError, SaveError
@@ -27,6 +27,9 @@ from modelyard.format.example import save_example
 from modelyard.format.mlmodel import PYFUNC, MLmodel, running_python_version
 from modelyard.format.signature import Signature, infer_signature
 
+if TYPE_CHECKING:
+    from modelyard.trust.keys import SigningKey
+
 logger = logging.getLogger("modelyard")
 
 CODE_DIR = "code"
@@ -41,6 +44,8 @@ class ModelInfo:
     flavor: str
     model_uuid: str
     signature: Signature | None
+    #: the id of the key that signed ``MANIFEST.sig``, or ``None`` when unsigned
+    signed_by: str | None = None
 
 
 def save_model(
@@ -55,6 +60,7 @@ def save_model(
     code_paths: Iterable[str | os.PathLike[str]] | None = None,
     model_config: Mapping[str, Any] | None = None,
     metadata: Mapping[str, Any] | None = None,
+    sign: bool | str | os.PathLike[str] | SigningKey | None = None,
     **flavor_options: Any,
 ) -> ModelInfo:
     """Save ``obj`` as a model directory at ``path``.
@@ -66,12 +72,20 @@ def save_model(
     The directory is built in a temporary sibling and renamed into place, so a
     failure leaves nothing at ``path``. ``path`` must not exist or be empty.
 
+    The model is signed (``MANIFEST.sig``, see :mod:`modelyard.trust.signing`):
+    by default with the user's ``default`` key, created on first use; if that
+    key cannot be had, a warning is logged and the model is saved unsigned.
+    ``sign=True`` requires the signature, ``sign=False`` skips it, and a key
+    name, a path to a PEM private key, or a
+    :class:`~modelyard.trust.keys.SigningKey` signs with that key.
+
     >>> save_model(LogisticRegression().fit(X, y), "iris-model")  # doctest: +SKIP
     """
     dest = Path(path)
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise SaveError(dest, "the destination exists and is not an empty directory")
     chosen = get_flavor(flavor) if flavor else flavor_for_object(obj)
+    key = _signing_key(sign, dest)  # before any work: a bad key name fails at once
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.parent / f".{dest.name}.tmp-{uuid.uuid4().hex[:12]}"
     tmp.mkdir()
@@ -91,6 +105,11 @@ def save_model(
         )
         manifest = ContentManifest.build(tmp)
         manifest.write(tmp)
+        if key is not None:
+            from modelyard.trust.signing import sign_manifest, write_signature_file
+
+            # Inside the temporary folder: the model appears signed or not at all.
+            write_signature_file(tmp, sign_manifest(manifest, key))
         if dest.exists():
             dest.rmdir()  # empty, checked above; rename cannot replace it portably
         os.replace(tmp, dest)
@@ -106,7 +125,31 @@ def save_model(
         flavor=chosen.name,
         model_uuid=str(mlmodel.model_uuid),
         signature=_signature_of(mlmodel),
+        signed_by=key.key_id if key is not None else None,
     )
+
+
+def _signing_key(
+    sign: bool | str | os.PathLike[str] | SigningKey | None, dest: Path
+) -> SigningKey | None:
+    """The key ``sign`` asks for (see :func:`save_model`); ``None`` means unsigned."""
+    if sign is False:
+        return None
+    from modelyard.trust.keys import SigningKey, default_key, load_signing_key
+
+    if isinstance(sign, SigningKey):
+        return sign
+    if sign is None:
+        try:
+            return default_key(create=True)
+        except (ModelyardError, OSError) as exc:
+            # Signing by default must not cost anyone a model they could save before.
+            logger.warning("saving %s unsigned: no signing key (%s)", dest, exc)
+            return None
+    try:
+        return default_key(create=True) if sign is True else load_signing_key(sign)
+    except (ModelyardError, OSError) as exc:
+        raise SaveError(dest, f"cannot sign: {exc}") from exc
 
 
 def _build(

@@ -27,7 +27,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelyard._keys import check_key, check_strings
 from modelyard.errors import TrackingError
@@ -37,6 +37,9 @@ from modelyard.registry import current_user, register_model
 from modelyard.store.entities import Metric, ModelVersion, Run, RunStatus, to_millis
 from modelyard.uri import validate_name, validate_relative_path
 from modelyard.yard import Yard, get_yard
+
+if TYPE_CHECKING:
+    from modelyard.trust.keys import SigningKey
 
 __all__ = [
     "ActiveRun",
@@ -291,13 +294,14 @@ def log_model(
     registered_model_name: str | None = None,
     signature: Signature | Mapping[str, Any] | None = None,
     input_example: Any = None,
+    sign: bool | str | os.PathLike[str] | SigningKey | None = None,
     **save_options: Any,
 ) -> LoggedModel:
     """Save ``obj`` as a model directory in the active run (see :func:`save_model`).
 
     Without an active run, one is created for it and finished. With
     ``registered_model_name`` the model is also registered as a new version.
-    Takes every option :func:`modelyard.save_model` takes.
+    Takes every option :func:`modelyard.save_model` takes; ``sign`` as there.
 
     >>> info = log_model(estimator, "model", registered_model_name="fraud")  # doctest: +SKIP
     >>> info.registered_version.version                                       # doctest: +SKIP
@@ -323,6 +327,7 @@ def log_model(
                 Path(tmp) / "model",
                 signature=signature,
                 input_example=input_example,
+                sign=sign,
                 **save_options,
             )
             manifest = store_directory(yard.artifacts, info.path)

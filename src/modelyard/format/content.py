@@ -21,11 +21,15 @@ from pathlib import Path
 from modelyard.errors import IntegrityError, ModelFormatError
 
 MANIFEST_FILE = "MANIFEST.sha256"
+#: A DSSE envelope over this manifest (see :mod:`modelyard.trust.signing`). It signs the
+#: manifest, so it cannot be listed in it; it is the only file of ours left out.
+SIGNATURE_FILE = "MANIFEST.sig"
 # Files that tools legitimately add to a model directory after it was written:
 # MLflow writes registered_model_meta on download; Python writes bytecode caches
-# next to code it imports from code/.
-_IGNORED_NAMES = frozenset({MANIFEST_FILE, "registered_model_meta"})
-_IGNORED_DIRS = frozenset({"__pycache__"})
+# next to code it imports from code/ (a signature check refuses or removes those:
+# trust.signing).
+IGNORED_NAMES = frozenset({MANIFEST_FILE, SIGNATURE_FILE, "registered_model_meta"})
+IGNORED_DIRS = frozenset({"__pycache__"})
 _CHUNK = 1 << 20
 
 
@@ -130,10 +134,10 @@ def file_sha256(path: Path) -> str:
 
 def _walk(root: Path) -> Iterator[str]:
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in _IGNORED_DIRS)
+        dirnames[:] = sorted(d for d in dirnames if d not in IGNORED_DIRS)
         base = Path(dirpath)
         for name in filenames:
-            if base == root and name in _IGNORED_NAMES:
+            if base == root and name in IGNORED_NAMES:
                 continue
             yield (base / name).relative_to(root).as_posix()
 

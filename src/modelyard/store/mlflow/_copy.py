@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modelyard.errors import MlflowSourceError
-from modelyard.format.content import MANIFEST_FILE, ContentManifest, FileEntry
+from modelyard.format.content import IGNORED_NAMES, ContentManifest, FileEntry
 from modelyard.store import ArtifactStore, BlobInfo
 from modelyard.store.mlflow import ArtifactFile, MlflowSource, MlflowVersion
 from modelyard.store.trees import store_manifest
@@ -22,8 +22,9 @@ from modelyard.uri import validate_relative_path
 
 __all__ = ["CopiedFiles", "copy_version_files", "model_files"]
 
-# what MLflow (or Python) adds to a model folder after it was written: never part of a model
-_NOT_MODEL_FILES = frozenset({MANIFEST_FILE, "registered_model_meta"})
+# what MLflow (or Python) adds to a model folder after it was written, and our manifest
+# and its signature: never part of a model's files
+_NOT_MODEL_FILES = IGNORED_NAMES
 _CHUNK = 1 << 20
 
 
