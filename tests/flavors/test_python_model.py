@@ -27,7 +27,7 @@ import yaml
 import modelyard
 from modelyard.errors import CorruptModelFile
 from modelyard.flavors.function import FunctionModel
-from modelyard.format.content import MANIFEST_FILE
+from modelyard.format.content import MANIFEST_FILE, SIGNATURE_FILE
 
 _WRITER = textwrap.dedent(
     '''
@@ -191,6 +191,7 @@ def _model_dir(tmp_path: Path, payload: bytes, **pyfunc: Any) -> Path:
     # No example, so no signature: the models here take lists and frames alike.
     modelyard.save_model(lambda df: df, path)
     (path / MANIFEST_FILE).unlink()
+    (path / SIGNATURE_FILE).unlink(missing_ok=True)
     doc = yaml.safe_load((path / "MLmodel").read_text())
     doc["flavors"]["python_function"].update(pyfunc)
     file = doc["flavors"]["python_function"]["python_model"]

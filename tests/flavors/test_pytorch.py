@@ -558,6 +558,7 @@ def test_altered_pth_is_an_integrity_error_first(saved: Path) -> None:
 
 def test_garbage_pth_is_a_corrupt_model_file(saved: Path) -> None:
     (saved / "MANIFEST.sha256").unlink()
+    (saved / "MANIFEST.sig").unlink(missing_ok=True)
     (saved / "data" / "model.pth").write_bytes(b"definitely not a torch archive")
     with pytest.raises(CorruptModelFile, match=r"model\.pth") as info:
         modelyard.load_model(saved)
@@ -567,6 +568,7 @@ def test_garbage_pth_is_a_corrupt_model_file(saved: Path) -> None:
 
 def test_truncated_pth_is_a_corrupt_model_file(saved: Path) -> None:
     (saved / "MANIFEST.sha256").unlink()
+    (saved / "MANIFEST.sig").unlink(missing_ok=True)
     pth = saved / "data" / "model.pth"
     pth.write_bytes(pth.read_bytes()[:200])
     with pytest.raises(CorruptModelFile, match=r"model\.pth"):
@@ -575,6 +577,7 @@ def test_truncated_pth_is_a_corrupt_model_file(saved: Path) -> None:
 
 def test_missing_pth_is_a_corrupt_model_file(saved: Path) -> None:
     (saved / "MANIFEST.sha256").unlink()
+    (saved / "MANIFEST.sig").unlink(missing_ok=True)
     (saved / "data" / "model.pth").unlink()
     with pytest.raises(CorruptModelFile, match=r"neither model\.pth nor model\.pt2"):
         modelyard.load_model(saved)
@@ -582,6 +585,7 @@ def test_missing_pth_is_a_corrupt_model_file(saved: Path) -> None:
 
 def test_unknown_pickle_module_is_named(saved: Path) -> None:
     (saved / "MANIFEST.sha256").unlink()
+    (saved / "MANIFEST.sig").unlink(missing_ok=True)
     (saved / "data" / "pickle_module_info.txt").write_text("evil.pickler")
     with pytest.raises(CorruptModelFile, match=r"'evil\.pickler'"):
         modelyard.load_model(saved)
@@ -589,6 +593,7 @@ def test_unknown_pickle_module_is_named(saved: Path) -> None:
 
 def test_data_path_outside_the_model_is_refused(saved: Path) -> None:
     (saved / "MANIFEST.sha256").unlink()
+    (saved / "MANIFEST.sig").unlink(missing_ok=True)
     text = (saved / "MLmodel").read_text().replace("model_data: data", "model_data: ../..")
     (saved / "MLmodel").write_text(text)
     with pytest.raises(CorruptModelFile, match="outside the model directory"):
@@ -613,6 +618,7 @@ def test_altered_safetensors_is_an_integrity_error_first(saved_st: Path) -> None
 
 def test_garbage_safetensors_is_a_corrupt_model_file(saved_st: Path) -> None:
     (saved_st / "MANIFEST.sha256").unlink()
+    (saved_st / "MANIFEST.sig").unlink(missing_ok=True)
     (saved_st / "data" / "model.safetensors").write_bytes(b"\xff" * 64)
     with pytest.raises(CorruptModelFile, match=r"model\.safetensors") as info:
         modelyard.load_model(saved_st)
@@ -623,6 +629,7 @@ def test_safetensors_with_other_tensors_is_a_corrupt_model_file(saved_st: Path) 
     import safetensors.torch
 
     (saved_st / "MANIFEST.sha256").unlink()
+    (saved_st / "MANIFEST.sig").unlink(missing_ok=True)
     safetensors.torch.save_file(
         {"head.weight": torch.zeros(3, 4)}, str(saved_st / "data" / "model.safetensors")
     )
@@ -632,6 +639,7 @@ def test_safetensors_with_other_tensors_is_a_corrupt_model_file(saved_st: Path) 
 
 def test_unresolvable_factory_reference_is_named(saved_st: Path) -> None:
     (saved_st / "MANIFEST.sha256").unlink()
+    (saved_st / "MANIFEST.sig").unlink(missing_ok=True)
     text = (saved_st / "MLmodel").read_text()
     (saved_st / "MLmodel").write_text(text.replace(":TinyNet", ":NoSuchNet"))
     with pytest.raises(CorruptModelFile, match="NoSuchNet"):

@@ -65,6 +65,7 @@ def test_a_model_with_a_broken_signature_does_not_load(saved_iris: Path) -> None
     doc["signature"]["inputs"] = '[{"type": "doubel", "name": "x", "required": true}]'
     (saved_iris / "MLmodel").write_text(yaml.safe_dump(doc))
     (saved_iris / "MANIFEST.sha256").unlink(missing_ok=True)
+    (saved_iris / "MANIFEST.sig").unlink(missing_ok=True)
     with pytest.raises(MalformedMLmodel, match="unknown type 'doubel'") as info:
         modelyard.load_model(saved_iris)
     assert info.value.field == "signature"
@@ -197,5 +198,6 @@ def test_type_hint_signatures_are_not_enforced_on_inputs(tmp_path: Path) -> None
     doc["is_signature_from_type_hint"] = True
     (tmp_path / "m" / "MLmodel").write_text(yaml.safe_dump(doc))
     (tmp_path / "m" / "MANIFEST.sha256").unlink(missing_ok=True)
+    (tmp_path / "m" / "MANIFEST.sig").unlink(missing_ok=True)
     data = [{"q": "raw list, not a DataFrame"}]
     assert modelyard.load_model(tmp_path / "m").predict(data) is data

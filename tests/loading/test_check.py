@@ -14,6 +14,7 @@ from modelyard.errors import EnvironmentMismatch
 
 def _edit(path: Path, requirements: str, python: str | None = None) -> None:
     (path / "MANIFEST.sha256").unlink()
+    (path / "MANIFEST.sig").unlink(missing_ok=True)
     (path / "requirements.txt").write_text(requirements)
     if python:
         doc = yaml.safe_load((path / "MLmodel").read_text())

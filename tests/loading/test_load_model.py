@@ -67,6 +67,7 @@ def test_missing_path(tmp_path: Path) -> None:
 
 def test_malformed_mlmodel(saved_iris: Path) -> None:
     (saved_iris / "MANIFEST.sha256").unlink()  # as a hand-edited MLflow model would be
+    (saved_iris / "MANIFEST.sig").unlink(missing_ok=True)
     (saved_iris / "MLmodel").write_text("flavors: [unclosed")
     with pytest.raises(MalformedMLmodel, match="not valid YAML"):
         modelyard.load_model(saved_iris)
@@ -78,6 +79,7 @@ def test_malformed_mlmodel(saved_iris: Path) -> None:
 
 def test_garbage_pickle_is_corrupt_model_file(saved_iris: Path) -> None:
     (saved_iris / "MANIFEST.sha256").unlink()
+    (saved_iris / "MANIFEST.sig").unlink(missing_ok=True)
     (saved_iris / "model.pkl").write_bytes(b"not a pickle")
     with pytest.raises(CorruptModelFile) as info:
         modelyard.load_model(saved_iris)
@@ -116,6 +118,7 @@ def test_mlflow_style_model_without_manifest_loads(saved_iris: Path, tmp_path: P
     copy = tmp_path / "copy"
     shutil.copytree(saved_iris, copy)
     (copy / "MANIFEST.sha256").unlink()
+    (copy / "MANIFEST.sig").unlink(missing_ok=True)
     model = modelyard.load_model(copy)
     assert model.digest.startswith("sha256:")
 
@@ -126,6 +129,7 @@ def test_code_dir_outside_the_model_is_refused(saved_iris: Path) -> None:
     import yaml
 
     (saved_iris / "MANIFEST.sha256").unlink()
+    (saved_iris / "MANIFEST.sig").unlink(missing_ok=True)
     doc = yaml.safe_load((saved_iris / "MLmodel").read_text())
     doc["flavors"]["python_function"]["code"] = "../../elsewhere"
     (saved_iris / "MLmodel").write_text(yaml.safe_dump(doc))

@@ -349,6 +349,7 @@ def test_type_hinted_signature_takes_raw_inputs_only(
     hinted = tmp_path / "hinted"
     shutil.copytree(echo_model, hinted)
     (hinted / "MANIFEST.sha256").unlink()
+    (hinted / "MANIFEST.sig").unlink(missing_ok=True)
     doc = yaml.safe_load((hinted / "MLmodel").read_text())
     doc["is_signature_from_type_hint"] = True
     (hinted / "MLmodel").write_text(yaml.safe_dump(doc))
