@@ -13,11 +13,13 @@ from modelyard.cli._db import db_group
 from modelyard.cli._env import env_group
 from modelyard.cli._import import import_group
 from modelyard.cli._info import info
+from modelyard.cli._keys import keys_group
 from modelyard.cli._models import alias_group, models_group
 from modelyard.cli._predict import predict
 from modelyard.cli._runs import runs_group
 from modelyard.cli._serve import serve
 from modelyard.cli._server import audit_command, permission_group, server_group, token_group
+from modelyard.cli._sign import sign, verify
 from modelyard.cli._trust import trust_group
 
 
@@ -41,3 +43,6 @@ main.add_command(permission_group)
 main.add_command(audit_command)
 main.add_command(import_group)
 main.add_command(trust_group)
+main.add_command(keys_group)
+main.add_command(sign)
+main.add_command(verify)
