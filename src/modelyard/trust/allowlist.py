@@ -59,6 +59,8 @@ class AllowList:
         kinds = [(k, p) for k, p in self.kinds if _inside(g.module, p)]
         if not rules and not kinds:
             return False
+        if not _importable(g.module):
+            return False
         obj = resolve(g)
         if obj is None:
             return False
@@ -122,7 +124,7 @@ def resolve(g: Global) -> Any:
         obj: Any = importlib.import_module(g.module)
         for part in g.qualname.split("."):
             obj = getattr(obj, part)
-    except Exception:  # an unimportable name is simply not allowed
+    except (Exception, SystemExit):  # an unimportable name is simply not allowed
         return None
     return obj
 
@@ -161,6 +163,17 @@ def _bad(source: str, reason: str) -> ConfigError:
 
 def _inside(module: str, package: str) -> bool:
     return module == package or module.startswith(package + ".")
+
+
+# Modules the class and kind rules never import to judge a name: importing them
+# runs code (``numpy.f2py.__main__`` runs f2py, a test ``setup.py`` builds).
+_NEVER_IMPORTED = frozenset({"__main__", "tests", "testing", "conftest", "setup", "f2py"})
+
+
+def _importable(module: str) -> bool:
+    return not any(
+        part in _NEVER_IMPORTED or part.startswith("test_") for part in module.split(".")
+    )
 
 
 def _is_dotted(text: str) -> bool:

@@ -16,6 +16,7 @@ a load (:func:`using`); flavors read it with :func:`current`.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import contextvars
 import logging
@@ -70,15 +71,16 @@ class TrustPolicy:
         if scan.irregular:
             offset, what = scan.irregular[0]
             raise UnsafePickle(file, f"{what} (only a signed model may do this)", offset=offset)
-        for targets, kind, op in (
-            (scan.mapping_targets, dict, "SETITEM"),
-            (scan.sequence_targets, list, "APPEND"),
+        for targets, kinds, op in (
+            (scan.mapping_targets, (dict,), "SETITEM"),
+            # deque pickles its items as APPENDS (deque.append/extend, no other behaviour)
+            (scan.sequence_targets, (list, collections.deque), "APPEND"),
         ):
             for g in sorted(targets):
                 obj = resolve(g)
-                if not (isinstance(obj, type) and issubclass(obj, kind)):
+                if not (isinstance(obj, type) and issubclass(obj, kinds)):
                     raise UnsafePickle(
-                        file, f"{op} on an instance of {g}, which is no {kind.__name__}"
+                        file, f"{op} on an instance of {g}, which is no {kinds[0].__name__}"
                     )
         return written
 

@@ -93,6 +93,10 @@ class _List(_Sym):
     __slots__ = ()
 
 
+class _Set(_Sym):
+    __slots__ = ()
+
+
 class _Value(_Sym):
     """A scalar, bytes, tuple, set, or anything else that is no string, global or call."""
 
@@ -117,6 +121,7 @@ class _GlobalSym(_Sym):
 
 _DICT = _Dict()
 _LIST = _List()
+_SET = _Set()
 _VALUE = _Value()
 _NOT_A_NAME = _Value()  # a string too long to be a name: kept as a plain value
 
@@ -351,7 +356,7 @@ class _Machine:
     def _step(self, name: str, arg: Any, at: int) -> None:  # noqa: PLR0915
         push = self.stack.append
         if name in ("BININT", "BININT1", "BININT2", "INT", "LONG", "LONG1", "LONG4", "NONE",
-                    "NEWTRUE", "NEWFALSE", "FLOAT", "BINFLOAT", "EMPTY_TUPLE", "EMPTY_SET",
+                    "NEWTRUE", "NEWFALSE", "FLOAT", "BINFLOAT", "EMPTY_TUPLE",
                     "BINBYTES", "SHORT_BINBYTES", "BINBYTES8", "BYTEARRAY8"):  # fmt: skip
             push(_VALUE)
         elif name in ("SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8"):
@@ -375,6 +380,8 @@ class _Machine:
             push(_LIST)
         elif name == "EMPTY_DICT":
             push(_DICT)
+        elif name == "EMPTY_SET":
+            push(_SET)
         elif name == "MARK":
             if len(self.marks) >= MAX_MARKS:
                 raise _Refuse(f"MARKs nest deeper than {MAX_MARKS} (budget exceeded)")
@@ -433,7 +440,9 @@ class _Machine:
             self._container(self._top(), _Dict, self.mapping_targets, at, name)
         elif name == "ADDITEMS":
             self._pop_mark()
-            self._top()  # a set; sets have no behaviour a pickle can choose
+            # CPython calls ``.add`` on anything that is no set: only real sets may take it
+            if not isinstance(self._top(), _Set):
+                self.irregular.append((at, "ADDITEMS on something that is no set"))
         elif name == "POP":
             if self.stack:
                 self.stack.pop()
