@@ -45,7 +45,11 @@ def test_register_a_local_directory_copies_it_into_the_yard(
     model = my.load_model("models:/iris/1")
     assert model.digest == version.digest
     assert list(model.predict(iris[0].head(3))) == [0, 0, 0]
-    assert my.get_model_version("iris", "1").tags == {"team": "ds"}
+    # the directory's signature came along, beside the files, and still verifies
+    tags = my.get_model_version("iris", "1").tags
+    assert tags.pop("modelyard.signature").startswith('{"payload"')
+    assert tags == {"team": "ds"}
+    assert model.trust is not None and model.trust.signature == "verified"
 
 
 def test_identical_files_are_stored_once(

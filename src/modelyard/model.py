@@ -18,6 +18,7 @@ from modelyard.format.signature import Signature
 if TYPE_CHECKING:
     from modelyard.loading.check import EnvironmentReport
     from modelyard.loading.resolve import ModelRef
+    from modelyard.trust.policy import LoadTrust
 
 _UNSET: Any = object()
 
@@ -41,6 +42,7 @@ class Model:
         model_config: Mapping[str, Any],
         environment: EnvironmentReport,
         ref: ModelRef,
+        trust: LoadTrust | None = None,
     ) -> None:
         self._mlmodel = mlmodel
         self._native = native
@@ -51,6 +53,7 @@ class Model:
         self._config = dict(model_config)
         self._environment = environment
         self._ref = ref
+        self._trust = trust
         self._example: Any = _UNSET
         self._signature = _read_signature(mlmodel, path)
         # Plans are compiled here, once, so predict only runs them. MLflow's
@@ -87,6 +90,11 @@ class Model:
     def flavor(self) -> str:
         """Name of the flavor that loaded the model."""
         return self._flavor
+
+    @property
+    def trust(self) -> LoadTrust | None:
+        """How the model was trusted: signature state, signer and key, and the policy used."""
+        return self._trust
 
     @property
     def digest(self) -> str:

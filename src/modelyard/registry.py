@@ -155,11 +155,14 @@ def register_model(
     >>> register_model("runs:/4f1c.../model", "fraud").version  # doctest: +SKIP
     3
     """
+    from modelyard.store.signatures import VERSION_TAG, pointer_from_directory, run_tag
+
     name = validate_name(name)
     yard = yard or get_yard()
     store = yard.metadata
     target = parse_uri(model_uri)
     run_id: str | None = None
+    signature: str | None = None  # the tag pointing to the version's signature, if signed
     if isinstance(target, PathURI):
         from modelyard.store.trees import store_directory
 
@@ -170,6 +173,7 @@ def register_model(
             raise MLmodelNotFound(path)
         manifest = store_directory(yard.artifacts, path)
         digest = source = manifest.digest
+        signature = pointer_from_directory(path)
     elif isinstance(target, RunsURI):
         from modelyard.store.trees import run_tree, store_manifest
 
@@ -178,6 +182,7 @@ def register_model(
             raise MLmodelNotFound(str(target))
         digest = store_manifest(yard.artifacts, manifest)
         source, run_id = str(target), target.run_id
+        signature = store.get_run(run_id).tags.get(run_tag(target.path.strip("/")))
     elif isinstance(target, ModelsURI):
         resolved = store.resolve(
             target.name,
@@ -190,12 +195,14 @@ def register_model(
         source = f"models:/{resolved.name}/{resolved.version}"
         manifest = read_manifest(yard.artifacts, resolved.digest)
         digest = resolved.digest
+        signature = store.get_model_version(resolved.name, resolved.version).tags.get(VERSION_TAG)
         if target.subpath:
             manifest = subtree(manifest, target.subpath)
             if not manifest.entries:
                 raise ArtifactNotFound(source, target.subpath, uri=str(model_uri))
             digest = store_manifest(yard.artifacts, manifest)
             source = f"{source}/{target.subpath}"
+            signature = None  # a part of a model is not what was signed
     else:  # pragma: no cover - parse_uri returns one of the above
         raise AssertionError(target)
     return store.create_model_version(
@@ -204,7 +211,7 @@ def register_model(
         source=source,
         run_id=run_id,
         description=description,
-        tags=_tags(tags),
+        tags=_tags({**(tags or {}), **({VERSION_TAG: signature} if signature else {})}),
         created_by=current_user(),
         files=manifest.entries,
     )

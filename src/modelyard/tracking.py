@@ -308,6 +308,7 @@ def log_model(
     3
     """
     from modelyard.saving import save_model
+    from modelyard.store.signatures import pointer_from_directory, run_tag
     from modelyard.store.trees import store_directory
 
     path = validate_relative_path(artifact_path, "artifact path")
@@ -331,6 +332,9 @@ def log_model(
                 **save_options,
             )
             manifest = store_directory(yard.artifacts, info.path)
+            signature = pointer_from_directory(info.path)
+        if signature is not None:
+            yard.metadata.set_tags(run.run_id, {run_tag(path): signature})
         yard.metadata.add_artifacts(
             run.run_id,
             [FileEntry(f"{path}/{e.path}", e.size, e.sha256) for e in manifest.entries],

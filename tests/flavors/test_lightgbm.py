@@ -44,6 +44,7 @@ def _conf(path: Path) -> dict[str, Any]:
 
 def _edit_mlmodel(path: Path, **changes: Any) -> None:
     (path / MANIFEST_FILE).unlink(missing_ok=True)  # edited by hand: no longer as manifested
+    (path / "MANIFEST.sig").unlink(missing_ok=True)  # ... nor as signed
     doc = yaml.safe_load((path / "MLmodel").read_text())
     for key, value in changes.items():
         if value is None:

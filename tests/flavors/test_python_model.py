@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 import modelyard
-from modelyard.errors import CorruptModelFile
+from modelyard.errors import CorruptModelFile, UntrustedModel
 from modelyard.flavors.function import FunctionModel
 from modelyard.format.content import MANIFEST_FILE, SIGNATURE_FILE
 
@@ -213,7 +213,7 @@ def test_mlflow_python_model_loads_without_mlflow(
         assert b"FuncInfo" in payload
     path = _model_dir(tmp_path, payload, config={"offset": 10})
 
-    model = modelyard.load_model(path, model_config={"offset": 100})
+    model = modelyard.load_model(path, trust="all", model_config={"offset": 100})
     assert isinstance(model.unwrap(), modelyard.PythonModel)
     assert model.predict([1.0, 2.0]) == [101.0, 102.0]
     assert model.predict([1.0, 2.0], params={"scale": 3}) == [103.0, 106.0]
@@ -226,7 +226,7 @@ def test_mlflow_python_model_without_context_and_compressed(
     path = _model_dir(
         tmp_path, payload, python_model="python_model.pkl.xz", python_model_compression="lzma"
     )
-    assert modelyard.load_model(path).predict([1.0, 4.0]) == [2.0, 8.0]
+    assert modelyard.load_model(path, trust="all").predict([1.0, 4.0]) == [2.0, 8.0]
 
 
 def test_mlflow_function_model_drops_pickled_signature(
@@ -234,7 +234,7 @@ def test_mlflow_function_model_drops_pickled_signature(
 ) -> None:
     payload = (mlflow_pickles / "function.pkl").read_bytes()
     assert b"ModelSignature" in payload
-    model = modelyard.load_model(_model_dir(tmp_path, payload))
+    model = modelyard.load_model(_model_dir(tmp_path, payload), trust="all")
     native = model.unwrap()
     assert isinstance(native, FunctionModel)
     assert not getattr(native.func, "_is_pyfunc", False), "MLflow's wrapper is unwrapped"
@@ -245,14 +245,25 @@ def test_mlflow_function_model_drops_pickled_signature(
 def test_model_keeping_mlflow_data_objects_is_refused(mlflow_pickles: Path, tmp_path: Path) -> None:
     path = _model_dir(tmp_path, (mlflow_pickles / "holds_schema.pkl").read_bytes())
     with pytest.raises(CorruptModelFile, match=r"mlflow\.types\.schema\.Schema") as info:
-        modelyard.load_model(path)
+        modelyard.load_model(path, trust="all")
     assert "holds MLflow objects" in str(info.value)
 
 
 def test_unknown_mlflow_reference_is_named(mlflow_pickles: Path, tmp_path: Path) -> None:
     path = _model_dir(tmp_path, (mlflow_pickles / "holds_client.pkl").read_bytes())
     with pytest.raises(CorruptModelFile, match=r"mlflow\.tracking\.MlflowClient"):
+        modelyard.load_model(path, trust="all")
+
+
+def test_an_mlflow_python_model_from_elsewhere_needs_trust(
+    mlflow_pickles: Path, tmp_path: Path
+) -> None:
+    # MLflow signs nothing: its custom models are code nobody here vouched for
+    path = _model_dir(tmp_path, (mlflow_pickles / "with_context.pkl").read_bytes())
+    with pytest.raises(UntrustedModel, match="custom Python model") as info:
         modelyard.load_model(path)
+    assert "mlflow.pyfunc.model.PythonModel" in info.value.globals
+    assert "trust='all'" in str(info.value)
 
 
 def test_our_function_model_survives_a_pickle_round_trip() -> None:

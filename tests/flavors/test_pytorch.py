@@ -563,7 +563,7 @@ def test_garbage_pth_is_a_corrupt_model_file(saved: Path) -> None:
     with pytest.raises(CorruptModelFile, match=r"model\.pth") as info:
         modelyard.load_model(saved)
     assert info.value.flavor == "pytorch"
-    assert info.value.__cause__ is not None
+    assert "not a torch archive" in info.value.reason
 
 
 def test_truncated_pth_is_a_corrupt_model_file(saved: Path) -> None:
@@ -621,7 +621,7 @@ def test_garbage_safetensors_is_a_corrupt_model_file(saved_st: Path) -> None:
     (saved_st / "MANIFEST.sig").unlink(missing_ok=True)
     (saved_st / "data" / "model.safetensors").write_bytes(b"\xff" * 64)
     with pytest.raises(CorruptModelFile, match=r"model\.safetensors") as info:
-        modelyard.load_model(saved_st)
+        modelyard.load_model(saved_st, trust=["tests.flavors.test_pytorch.*"])
     assert info.value.__cause__ is not None
 
 
@@ -634,7 +634,7 @@ def test_safetensors_with_other_tensors_is_a_corrupt_model_file(saved_st: Path) 
         {"head.weight": torch.zeros(3, 4)}, str(saved_st / "data" / "model.safetensors")
     )
     with pytest.raises(CorruptModelFile, match=r"head\.bias"):
-        modelyard.load_model(saved_st)
+        modelyard.load_model(saved_st, trust=["tests.flavors.test_pytorch.*"])
 
 
 def test_unresolvable_factory_reference_is_named(saved_st: Path) -> None:
@@ -643,4 +643,4 @@ def test_unresolvable_factory_reference_is_named(saved_st: Path) -> None:
     text = (saved_st / "MLmodel").read_text()
     (saved_st / "MLmodel").write_text(text.replace(":TinyNet", ":NoSuchNet"))
     with pytest.raises(CorruptModelFile, match="NoSuchNet"):
-        modelyard.load_model(saved_st)
+        modelyard.load_model(saved_st, trust=["tests.flavors.test_pytorch.*"])

@@ -50,6 +50,7 @@ def _edit_mlmodel(path: Path, **changes: Any) -> None:
     # Edited by hand: no longer what the content manifest says, so drop it (as a
     # directory MLflow wrote, which has none).
     (path / MANIFEST_FILE).unlink(missing_ok=True)
+    (path / "MANIFEST.sig").unlink(missing_ok=True)  # nor what was signed
     doc = yaml.safe_load((path / "MLmodel").read_text())
     for key, value in changes.items():
         if value is None:

@@ -500,6 +500,10 @@ def _archive_pickle(pth: Path) -> bytes:
     import torch
 
     if not zipfile.is_zipfile(pth):
+        with open(pth, "rb") as fh:
+            legacy = fh.read(1) == b"\x80"  # the legacy format starts with a pickle
+        if not legacy:
+            raise CorruptModelFile(pth, "pytorch", "it is not a torch archive (not a zip file)")
         raise UnsafePickle(
             pth,
             "it is not a torch zip archive: the legacy format (torch < 1.6) holds several "
@@ -749,8 +753,23 @@ def _load_pyfunc(path: str, model_config: Mapping[str, Any] | None = None) -> _P
     model_dir = Path(path).parent
     mlmodel = MLmodel.read(model_dir)
     config = dict(model_config or {})
-    module = flavor.load(model_dir, mlmodel, config)
+    # MLflow calls this without modelyard's loader: check the signature here, so a
+    # model its owner signed loads as it does through load_model, and others do not.
+    with _policy.using(_policy.policy_for(vouched_by=_signer_of(model_dir))):
+        module = flavor.load(model_dir, mlmodel, config)
     return _PyfuncModel(module, flavor.predictor(module, mlmodel, config))
+
+
+def _signer_of(model_dir: Path) -> str | None:
+    from modelyard.format.content import ContentManifest
+    from modelyard.trust.signing import check_signature
+
+    manifest = ContentManifest.read(model_dir)
+    if manifest is None:
+        return None
+    manifest.verify(model_dir)
+    status = check_signature(model_dir, manifest.digest, manifest=manifest)
+    return status.label or status.key_id if status.state == "verified" else None
 
 
 flavor = PyTorchFlavor()

@@ -5,6 +5,7 @@ resolve → fetch → read → check → configure → load → wrap
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Mapping
@@ -22,6 +23,7 @@ from modelyard.trust import policy as trust_policy
 from modelyard.uri import validate_relative_path
 
 if TYPE_CHECKING:
+    from modelyard.trust.signing import SignatureStatus
     from modelyard.yard import Yard
 
 __all__ = ["ModelRef", "check_environment", "load_model"]
@@ -34,6 +36,7 @@ def load_model(
     env: str = "warn",
     yard: str | os.PathLike[str] | Yard | None = None,
     trust: trust_policy.TrustInput = None,
+    verify: str = "auto",
 ) -> Model:
     """Load a model by URI or path and wrap it in :class:`Model`.
 
@@ -51,6 +54,11 @@ def load_model(
     ``"all"`` to turn the list off), or the model must be signed by a key
     you trust. A refusal raises :class:`UntrustedModel` naming each global.
 
+    ``verify`` decides what signatures do: ``"auto"`` verifies what is signed
+    (a broken or revoked signature raises), ``"required"`` refuses a model
+    not signed by a trusted key, ``"off"`` skips the check. The outcome is on
+    ``Model.trust``.
+
     >>> model = load_model("./iris-model")  # doctest: +SKIP
     >>> model.predict(df)                    # doctest: +SKIP
     """
@@ -61,7 +69,8 @@ def load_model(
     apply_policy(report, env, uri=ref.uri)
     flavor = flavor_for_mlmodel(mlmodel)
     config = merge_config(mlmodel, model_config, flavor.config_keys)
-    policy = trust_policy.policy_for(trust)
+    signed = _signature(local, ref, verify)
+    policy = trust_policy.policy_for(trust, vouched_by=_vouch(signed))
     _add_code_dir(local.path, mlmodel)
     try:
         with trust_policy.using(policy):
@@ -81,7 +90,46 @@ def load_model(
         model_config=config,
         environment=report,
         ref=ref,
+        trust=trust_policy.LoadTrust.of(policy, signed),
     )
+
+
+def _vouch(signed: SignatureStatus) -> str | None:
+    if signed.state != "verified":
+        return None
+    return f"{signed.label} ({signed.key_id})" if signed.label else str(signed.key_id)
+
+
+def _signature(local: Any, ref: ModelRef, verify: str) -> SignatureStatus:
+    from modelyard.trust.signing import check_signature
+
+    envelopes = _yard_signatures(ref, local) if ref.yard is not None else []
+    return check_signature(local.path, local.digest, verify=verify, envelopes=envelopes)  # type: ignore[arg-type]
+
+
+def _yard_signatures(ref: ModelRef, local: Any) -> list[Any]:
+    # A signature lives beside the version in the yard, not in its files. The fetch
+    # that fills the cache asks the yard once and keeps the envelope next to the
+    # cache (never inside an entry, whose files are checked); later loads ask nothing.
+    from modelyard._paths import cache_home
+    from modelyard.store.signatures import signature_for
+    from modelyard.trust.dsse import Envelope
+
+    kept = cache_home() / "signatures" / f"{local.digest.partition(':')[2]}.json"
+    if not local.copied:
+        try:
+            return [Envelope.from_json(kept.read_bytes(), source=str(kept))]
+        except FileNotFoundError:
+            return []
+    envelope = signature_for(ref)
+    if envelope is None:
+        return []
+    with contextlib.suppress(OSError):
+        kept.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = kept.with_name(f".{kept.name}.{os.getpid()}")
+        tmp.write_text(envelope.to_json(), encoding="utf-8")
+        os.replace(tmp, kept)
+    return [envelope]
 
 
 def check_environment(uri: str | os.PathLike[str]) -> EnvironmentReport:

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-import yaml
 
 from modelyard.errors import ConfigError
 from modelyard.trust.scan import Global
@@ -132,8 +131,12 @@ def resolve(g: Global) -> Any:
 @functools.cache
 def builtin() -> AllowList:
     """modelyard's own allow-list, read from ``allowlist.yaml``."""
+    import yaml
+
     text = resources.files("modelyard.trust").joinpath("allowlist.yaml").read_text("utf-8")
-    return from_data(yaml.safe_load(text), source="allowlist.yaml")
+    # the C loader when PyYAML has it: ~10 ms less on every cold start
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return from_data(yaml.load(text, Loader=loader), source="allowlist.yaml")  # noqa: S506 (a safe loader)
 
 
 def from_data(data: Any, *, source: str) -> AllowList:

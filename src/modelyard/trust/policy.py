@@ -26,7 +26,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from modelyard._paths import config_home
 from modelyard.errors import ConfigError, UnsafePickle, UntrustedModel
@@ -143,6 +142,47 @@ def with_vouch(policy: TrustPolicy, vouched_by: str | None) -> TrustPolicy:
     return policy if vouched_by is None else replace(policy, vouched_by=vouched_by)
 
 
+@dataclass(frozen=True)
+class LoadTrust:
+    """How a loaded model was trusted: its signature and the policy it loaded under.
+
+    On :attr:`modelyard.Model.trust`.
+    """
+
+    #: "verified", "unsigned", "untrusted" (signed by a key not trusted here) or "off"
+    signature: str
+    key_id: str | None = None
+    signer: str | None = None
+    reason: str = ""
+    #: the allow-list was off for this load (``trust="all"``)
+    allow_all: bool = False
+    #: globals the caller trusted for this load
+    entries: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, policy: TrustPolicy, status: Any) -> LoadTrust:
+        """From the load's policy and its :class:`~modelyard.trust.signing.SignatureStatus`."""
+        return cls(
+            signature=status.state,
+            key_id=status.key_id,
+            signer=status.label,
+            reason=status.reason,
+            allow_all=policy.allow_all,
+            entries=policy.entries,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for JSON output."""
+        return {
+            "signature": self.signature,
+            "key_id": self.key_id,
+            "signer": self.signer,
+            "reason": self.reason,
+            "allow_all": self.allow_all,
+            "entries": list(self.entries),
+        }
+
+
 # -- the machine's trust file ---------------------------------------------------------
 
 
@@ -200,6 +240,8 @@ def remove_machine_entries(entries: Iterable[str]) -> tuple[str, ...]:
 
 
 def _read_trust_file() -> dict[str, Any]:
+    import yaml
+
     file = trust_file()
     try:
         data = yaml.safe_load(file.read_text(encoding="utf-8"))
@@ -215,6 +257,8 @@ def _read_trust_file() -> dict[str, Any]:
 
 
 def _write_trust_file(data: dict[str, Any]) -> None:
+    import yaml
+
     file = trust_file()
     file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = file.with_name(f".{file.name}.{os.getpid()}.tmp")
