@@ -49,7 +49,8 @@ def test_register_a_local_directory_copies_it_into_the_yard(
     tags = my.get_model_version("iris", "1").tags
     assert tags.pop("modelyard.signature").startswith('{"payload"')
     assert tags == {"team": "ds"}
-    assert model.trust is not None and model.trust.signature == "verified"
+    assert model.trust is not None
+    assert model.trust.signature == "verified"
 
 
 def test_identical_files_are_stored_once(

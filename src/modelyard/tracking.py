@@ -332,9 +332,9 @@ def log_model(
                 **save_options,
             )
             manifest = store_directory(yard.artifacts, info.path)
-            signature = pointer_from_directory(info.path)
-        if signature is not None:
-            yard.metadata.set_tags(run.run_id, {run_tag(path): signature})
+            signed = pointer_from_directory(info.path)
+        if signed is not None:
+            yard.metadata.set_tags(run.run_id, {run_tag(path): signed})
         yard.metadata.add_artifacts(
             run.run_id,
             [FileEntry(f"{path}/{e.path}", e.size, e.sha256) for e in manifest.entries],

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from modelyard.errors import ModelNotFound, SignatureError
+from modelyard.errors import ModelNotFound
 
 if TYPE_CHECKING:
     from modelyard.loading.resolve import ModelRef

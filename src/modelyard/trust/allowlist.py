@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-
 from modelyard.errors import ConfigError
 from modelyard.trust.scan import Global
 
@@ -136,7 +135,7 @@ def builtin() -> AllowList:
     text = resources.files("modelyard.trust").joinpath("allowlist.yaml").read_text("utf-8")
     # the C loader when PyYAML has it: ~10 ms less on every cold start
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    return from_data(yaml.load(text, Loader=loader), source="allowlist.yaml")  # noqa: S506 (a safe loader)
+    return from_data(yaml.load(text, Loader=loader), source="allowlist.yaml")
 
 
 def from_data(data: Any, *, source: str) -> AllowList:

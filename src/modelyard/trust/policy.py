@@ -26,7 +26,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-
 from modelyard._paths import config_home
 from modelyard.errors import ConfigError, UnsafePickle, UntrustedModel
 from modelyard.trust.allowlist import AllowList, builtin, parse_entry, resolve
