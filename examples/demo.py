@@ -50,6 +50,12 @@ def main(yard_uri: str = DEMO_YARD) -> None:
 
     model = my.load_model("models:/iris@champion")
     print(f"loaded  {model!r}")
+    # log_model signed it with your default key (made on first use); load_model verified
+    # that signature and scanned the pickle against the allow-list before unpickling it
+    trust = model.trust
+    if trust is None or trust.signature != "verified":
+        raise SystemExit(f"the model's signature did not verify: {trust}")
+    print(f"trust   signature verified: {trust.signer}, key {str(trust.key_id)[:19]}...")
     predictions = model.predict(X.head(5))
     print(f"predict {predictions.tolist()} for the first 5 rows (truth {y.head(5).tolist()})")
     print(f"run     {run.run_id}: accuracy {my.get_run(run.run_id).metrics['accuracy']:.3f}")

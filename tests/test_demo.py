@@ -31,6 +31,7 @@ def _run(script: str, cwd: Path) -> str:
 @pytest.mark.slow
 def test_the_demo_runs_on_the_embedded_yard(tmp_path: Path) -> None:
     out = _run("demo.py", tmp_path)
+    assert "trust   signature verified" in out
     assert "registered iris v1" in out
     assert "(answered by v1)" in out
     assert (tmp_path / "demo-yard" / "yard.db").is_file()
