@@ -39,7 +39,7 @@ from modelyard._paths import envs_root
 from modelyard.errors import EnvironmentBuildError
 
 #: what the model process needs besides the model's own requirements
-RUNTIME = ("numpy", "pandas", "pyarrow", "pyyaml", "packaging", "cloudpickle")
+RUNTIME = ("numpy", "pandas", "pyarrow", "pyyaml", "packaging", "cloudpickle", "cryptography")
 #: requirements left out: modelyard brings its own loader for MLflow models
 DROPPED = frozenset({"mlflow", "mlflow-skinny", "mlflow-tracing", "modelyard"})
 MARKER = "modelyard-env.json"
@@ -58,6 +58,7 @@ class EnvSpec:
         """Hash of everything that makes two environments differ."""
         payload = {
             "format": _FORMAT,
+            "runtime": RUNTIME,
             "python": self.python,
             "requirements": sorted(self.requirements),
             "modelyard": _modelyard_source(),

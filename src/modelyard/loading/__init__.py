@@ -5,7 +5,6 @@ resolve → fetch → read → check → configure → load → wrap
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 from collections.abc import Mapping
@@ -101,35 +100,12 @@ def _vouch(signed: SignatureStatus) -> str | None:
 
 
 def _signature(local: Any, ref: ModelRef, verify: str) -> SignatureStatus:
+    from modelyard.loading.fetch import kept_signature
     from modelyard.trust.signing import check_signature
 
-    envelopes = _yard_signatures(ref, local) if ref.yard is not None else []
+    kept = kept_signature(local.digest)
+    envelopes = [kept] if kept is not None else []
     return check_signature(local.path, local.digest, verify=verify, envelopes=envelopes)  # type: ignore[arg-type]
-
-
-def _yard_signatures(ref: ModelRef, local: Any) -> list[Any]:
-    # A signature lives beside the version in the yard, not in its files. The fetch
-    # that fills the cache asks the yard once and keeps the envelope next to the
-    # cache (never inside an entry, whose files are checked); later loads ask nothing.
-    from modelyard._paths import cache_home
-    from modelyard.store.signatures import signature_for
-    from modelyard.trust.dsse import Envelope
-
-    kept = cache_home() / "signatures" / f"{local.digest.partition(':')[2]}.json"
-    if not local.copied:
-        try:
-            return [Envelope.from_json(kept.read_bytes(), source=str(kept))]
-        except FileNotFoundError:
-            return []
-    envelope = signature_for(ref)
-    if envelope is None:
-        return []
-    with contextlib.suppress(OSError):
-        kept.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp = kept.with_name(f".{kept.name}.{os.getpid()}")
-        tmp.write_text(envelope.to_json(), encoding="utf-8")
-        os.replace(tmp, kept)
-    return [envelope]
 
 
 def check_environment(uri: str | os.PathLike[str]) -> EnvironmentReport:

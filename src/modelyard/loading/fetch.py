@@ -17,12 +17,16 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from modelyard._paths import cache_home
 from modelyard._stamps import differs, read_json, stamp_of, write_atomic
 from modelyard.errors import IntegrityError
 from modelyard.format.content import ContentManifest
 from modelyard.loading.resolve import ModelRef
+
+if TYPE_CHECKING:
+    from modelyard.trust.dsse import Envelope
 
 _RECORD_VERSION = 1
 
@@ -113,4 +117,40 @@ def _from_yard(ref: ModelRef) -> Fetched:
     if hit is not None:
         return Fetched(path=hit, digest=digest, manifested=True)
     entry = yard.cache.materialize(digest, yard.artifacts, manifest)
+    if entry.fetched:
+        _keep_signature(ref, digest)
     return Fetched(path=entry.path, digest=digest, manifested=True, copied=entry.fetched)
+
+
+def _signature_file(digest: str) -> Path:
+    return cache_home() / "signatures" / f"{digest.partition(':')[2]}.json"
+
+
+def _keep_signature(ref: ModelRef, digest: str) -> None:
+    # A signature lives beside the version in the yard, not among its files. The
+    # fetch that fills the cache asks the yard once and keeps the envelope beside
+    # the cache (never inside an entry, whose files are checked), where every later
+    # load of that digest finds it: model processes, serving, a second load.
+    from modelyard.store.signatures import signature_for
+
+    envelope = signature_for(ref)
+    if envelope is None:
+        return
+    kept = _signature_file(digest)
+    with contextlib.suppress(OSError):
+        kept.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        write_atomic(kept, envelope.to_json())
+
+
+def kept_signature(digest: str) -> Envelope | None:
+    """The signature a yard gave for ``digest`` when it was fetched, if any.
+
+    Trusting it costs nothing: it is verified against the files like any other.
+    """
+    from modelyard.trust.dsse import Envelope
+
+    kept = _signature_file(digest)
+    try:
+        return Envelope.from_json(kept.read_bytes(), source=str(kept))
+    except FileNotFoundError:
+        return None
