@@ -57,9 +57,23 @@ def ship(spark: Any, path: Path, digest: str) -> Shipped:
                 for file in sorted(p for p in path.rglob("*") if p.is_file()):
                     if "__pycache__" not in file.relative_to(path).parts:
                         zf.write(file, file.relative_to(path).as_posix())
+                _ship_signature(zf, path, digest)
             tmp.replace(archive)
     add_file(str(archive))
     return Shipped(digest, str(path), archive.name)
+
+
+def _ship_signature(zf: zipfile.ZipFile, path: Path, digest: str) -> None:
+    # The yard's signature travels as MANIFEST.sig (outside the digest), so an
+    # executor verifies the model as the driver did and its code loads there too.
+    from modelyard.loading.fetch import kept_signature
+    from modelyard.trust.signing import SIGNATURE_FILE
+
+    if (path / SIGNATURE_FILE).is_file():
+        return
+    kept = kept_signature(digest)
+    if kept is not None:
+        zf.writestr(SIGNATURE_FILE, kept.to_json())
 
 
 def materialize(shipped: Shipped) -> Path:
