@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from modelyard.cli._output import emit_json, emit_table, friendly_errors, json_option
@@ -23,6 +25,7 @@ def info(uri: str, as_json: bool) -> None:
     local = fetch(ref)
     mlmodel = MLmodel.read(local.path)
     report = check(local.path, mlmodel)
+    signed, files = _trust(local)
     facts = {
         "uri": ref.uri,
         "path": str(local.path),
@@ -34,10 +37,31 @@ def info(uri: str, as_json: bool) -> None:
         "signature": dict(mlmodel.signature) if mlmodel.signature else None,
         "model_config": dict(mlmodel.model_config),
         "environment": report.to_dict(),
+        "signed_by": signed,
+        "files": files,
     }
     if as_json:
         emit_json(facts)
         return
-    rows = [(k, v) for k, v in facts.items() if k not in ("signature", "environment")]
+    rows = [(k, v) for k, v in facts.items() if k not in ("signature", "environment", "files")]
     rows.append(("environment", "ok" if report.ok else report.summary()))
+    for f in files:
+        outside = f" (outside the allow-list: {', '.join(f['outside'])})" if f["outside"] else ""
+        rows.append((f"file {f['path']}", f"{f['format']}: {f['verdict']}{outside}"))
     emit_table(None, ["", ""], rows)
+
+
+def _trust(local: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The signature state and, file by file, the format and the scan's verdict."""
+    from modelyard.loading.fetch import kept_signature
+    from modelyard.trust.policy import policy_for
+    from modelyard.trust.report import scan_model
+    from modelyard.trust.signing import check_signature
+
+    path, digest = local.path, local.digest
+    kept = kept_signature(digest)
+    status = check_signature(path, digest, envelopes=[kept] if kept else [])
+    vouched = (status.label or status.key_id) if status.state == "verified" else None
+    signed = {"state": status.state, "key_id": status.key_id, "signer": status.label}
+    files = [v.to_dict() for v in scan_model(path, policy_for(vouched_by=vouched))]
+    return signed, files
