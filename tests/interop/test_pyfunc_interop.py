@@ -54,13 +54,18 @@ def saved(mlflow_python: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
     return report
 
 
+# The models in saved["models"] are MLflow's custom Python models: code that MLflow
+# signs nowhere, so each load says it trusts them (trust="all"); ours, further down,
+# are signed by the suite's own key and load without it.
+
+
 def _input(saved: Any, name: str) -> Any:
     return list(saved["words"]) if name.startswith("hinted") else saved["frame"]
 
 
 @pytest.mark.parametrize("name", LOADABLE)
 def test_custom_model_predicts_the_same_here(name: str, saved: Any) -> None:
-    model = modelyard.load_model(saved["models"][name])
+    model = modelyard.load_model(saved["models"][name], trust="all")
     assert model.flavor == "python_model"
     assert isinstance(model.unwrap(), modelyard.PythonModel)
     assert _plain(model.predict(_input(saved, name))) == saved["predictions"][name]["plain"]
@@ -71,13 +76,15 @@ def test_custom_model_predicts_the_same_here(name: str, saved: Any) -> None:
 def test_params_and_config_overrides_match_mlflow(saved: Any) -> None:
     path = saved["models"]["lookup"]
     theirs = saved["predictions"]["lookup"]
-    model = modelyard.load_model(path)
+    model = modelyard.load_model(path, trust="all")
     assert model.model_config == {"scale": 2.0}
     assert _plain(model.predict(saved["frame"], params={"shift": 0.5})) == theirs["params"]
-    configured = modelyard.load_model(path, model_config={"scale": -1.0})
+    configured = modelyard.load_model(path, model_config={"scale": -1.0}, trust="all")
     assert configured.model_config == {"scale": -1.0}
     assert _plain(configured.predict(saved["frame"])) == theirs["configured"]
-    hinted = modelyard.load_model(saved["models"]["hinted"], model_config={"suffix": "?"})
+    hinted = modelyard.load_model(
+        saved["models"]["hinted"], model_config={"suffix": "?"}, trust="all"
+    )
     assert hinted.predict(saved["words"]) == saved["predictions"]["hinted"]["configured"]
 
 
@@ -85,22 +92,22 @@ def test_artifacts_are_read_from_inside_the_model(saved: Any) -> None:
     path = Path(saved["models"]["lookup"])
     conf = MLmodel.read(path).pyfunc["artifacts"]
     assert conf["lookup"]["path"] == "artifacts/lookup.json"
-    native = modelyard.load_model(path).unwrap()
+    native = modelyard.load_model(path, trust="all").unwrap()
     assert native.table == json.loads(Path(saved["lookup"]).read_text())
     Path(saved["lookup"]).unlink()  # the original is not what the model reads
-    assert modelyard.load_model(path).unwrap().table == native.table
+    assert modelyard.load_model(path, trust="all").unwrap().table == native.table
 
 
 def test_unknown_config_key_is_an_error_not_ignored(saved: Any) -> None:
     # MLflow warns and drops the key; a typo must not silently change nothing.
     with pytest.raises(ConfigError, match="scael") as info:
-        modelyard.load_model(saved["models"]["lookup"], model_config={"scael": 3.0})
+        modelyard.load_model(saved["models"]["lookup"], model_config={"scael": 3.0}, trust="all")
     assert info.value.declared == ("scale",)
 
 
 def test_type_hinted_predict_is_called_without_mlflows_wrapper(saved: Any) -> None:
     for name in ("hinted", "hinted-no-context"):
-        native = modelyard.load_model(saved["models"][name]).unwrap()
+        native = modelyard.load_model(saved["models"][name], trust="all").unwrap()
         wrapper = type(native).predict
         # cloudpickle kept MLflow's wrapper on the class; modelyard calls what it wraps.
         assert getattr(wrapper, "_is_pyfunc", False)
@@ -117,7 +124,7 @@ def test_compressed_pickle(saved: Any) -> None:
 
 @pytest.mark.parametrize("name", ["function", "function-signature"])
 def test_function_model_gives_back_the_function(name: str, saved: Any) -> None:
-    native = modelyard.load_model(saved["models"][name]).unwrap()
+    native = modelyard.load_model(saved["models"][name], trust="all").unwrap()
     assert isinstance(native, FunctionModel)
     assert native.func.__name__ == "add_one"
     assert not getattr(native.func, "_is_pyfunc", False)
@@ -125,27 +132,30 @@ def test_function_model_gives_back_the_function(name: str, saved: Any) -> None:
 
 def test_model_holding_an_mlflow_object_names_it(saved: Any) -> None:
     with pytest.raises(CorruptModelFile, match=r"mlflow\.types\.schema\.Schema") as info:
-        modelyard.load_model(saved["models"]["holds-schema"])
+        modelyard.load_model(saved["models"]["holds-schema"], trust="all")
     assert "needs MLflow" in str(info.value)
 
 
 def test_model_importing_mlflow_names_it(saved: Any) -> None:
     with pytest.raises(CorruptModelFile, match=r"imports the MLflow module 'mlflow'"):
-        modelyard.load_model(saved["models"]["uses-mlflow"])
+        modelyard.load_model(saved["models"]["uses-mlflow"], trust="all")
 
 
 def test_examples_and_environment_read_back(saved: Any) -> None:
-    lookup = modelyard.load_model(saved["models"]["lookup"], env="strict")
+    lookup = modelyard.load_model(saved["models"]["lookup"], env="strict", trust="all")
     pd.testing.assert_frame_equal(lookup.input_example, saved["frame"].head(2))
     assert lookup.environment.ok, lookup.environment.summary()
-    hinted = modelyard.load_model(saved["models"]["hinted"])
+    hinted = modelyard.load_model(saved["models"]["hinted"], trust="all")
     assert hinted.input_example == saved["words"][:2]
     assert hinted.mlmodel.data["is_signature_from_type_hint"] is True
 
 
 def test_mlflow_saved_digest_is_stable(saved: Any) -> None:
     path = saved["models"]["lookup"]
-    assert modelyard.load_model(path).digest == modelyard.load_model(path).digest
+    assert (
+        modelyard.load_model(path, trust="all").digest
+        == modelyard.load_model(path, trust="all").digest
+    )
 
 
 # -- modelyard saves, MLflow loads ---------------------------------------------------
