@@ -22,9 +22,9 @@ LOAD_THREADS = 4
 MAX_LOAD_S = 60.0
 
 
-def _register(tmp: Path, model: Any, name: str = "fraud") -> int:
+def _register(tmp: Path, model: Any, name: str = "fraud", *, sign: bool | None = None) -> int:
     path = tmp / f"m-{time.monotonic_ns()}"
-    modelyard.save_model(model, path, input_example=pd.DataFrame({"x": [1.0]}))
+    modelyard.save_model(model, path, input_example=pd.DataFrame({"x": [1.0]}), sign=sign)
     return int(registry.register_model(path, name).version)
 
 
@@ -131,6 +131,29 @@ def test_a_version_that_fails_to_load_leaves_the_old_one_serving(
     registry.set_alias("fraud", "champion", v3)
     server.wait_for_log(f"version {v3} .* answers now")
     assert httpx.get(f"{server.url}/health").json()["status"] == "ok"
+
+
+def test_an_alias_moved_to_an_untrusted_version_leaves_the_old_one_serving(
+    start_server: StartServer, yard: Yard, tmp_path: Path
+) -> None:
+    # v2 is a custom Python model (code) that nobody signed: the trust policy refuses
+    # it before unpickling, so it never takes traffic and /health says why.
+    _register(tmp_path, _models.Versioned(1))
+    unsigned = _register(tmp_path, _models.Versioned(2), sign=False)
+    registry.set_alias("fraud", "champion", 1)
+    server = start_server(
+        "models:/fraud@champion", "--poll-interval", "0.2", env={"MODELYARD_URI": yard_uri(yard)}
+    )
+    registry.set_alias("fraud", "champion", unsigned)
+    server.wait_for_log(f"version {unsigned} failed to load")
+    health = httpx.get(f"{server.url}/health").json()
+    assert health["status"] == "degraded"
+    (model,) = health["models"]
+    assert model["version"] == "1"
+    assert "outside the trust allow-list" in model["last_error"]
+    r = httpx.post(f"{server.url}/invocations", json=BODY)
+    assert r.status_code == 200
+    assert r.headers["x-model-version"] == "1"
 
 
 def test_a_pinned_version_is_not_polled(
