@@ -53,15 +53,11 @@ def info(uri: str, as_json: bool) -> None:
 
 def _trust(local: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The signature state and, file by file, the format and the scan's verdict."""
-    from modelyard.loading.fetch import kept_signature
+    from modelyard.loading import signature_status
     from modelyard.trust.policy import policy_for
     from modelyard.trust.report import scan_model
-    from modelyard.trust.signing import check_signature
 
-    path, digest = local.path, local.digest
-    kept = kept_signature(digest)
-    status = check_signature(path, digest, envelopes=[kept] if kept else [])
-    vouched = (status.label or status.key_id) if status.state == "verified" else None
+    status = signature_status(local)
     signed = {"state": status.state, "key_id": status.key_id, "signer": status.label}
-    files = [v.to_dict() for v in scan_model(path, policy_for(vouched_by=vouched))]
-    return signed, files
+    policy = policy_for(vouched_by=status.vouched_by)
+    return signed, [v.to_dict() for v in scan_model(local.path, policy)]

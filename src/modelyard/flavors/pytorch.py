@@ -769,7 +769,7 @@ def _signer_of(model_dir: Path) -> str | None:
         return None
     manifest.verify(model_dir)
     status = check_signature(model_dir, manifest.digest, manifest=manifest)
-    return status.label or status.key_id if status.state == "verified" else None
+    return status.vouched_by
 
 
 flavor = PyTorchFlavor()

@@ -15,7 +15,7 @@ from modelyard.flavors import flavor_for_mlmodel
 from modelyard.format.mlmodel import MLmodel
 from modelyard.loading.check import EnvironmentReport, apply_policy, check
 from modelyard.loading.configure import ConfigInput, merge_config
-from modelyard.loading.fetch import fetch
+from modelyard.loading.fetch import Fetched, fetch
 from modelyard.loading.resolve import ModelRef, resolve
 from modelyard.model import Model
 from modelyard.trust import policy as trust_policy
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from modelyard.trust.signing import SignatureStatus
     from modelyard.yard import Yard
 
-__all__ = ["ModelRef", "check_environment", "load_model"]
+__all__ = ["ModelRef", "check_environment", "load_model", "signature_status"]
 
 
 def load_model(
@@ -68,8 +68,8 @@ def load_model(
     apply_policy(report, env, uri=ref.uri)
     flavor = flavor_for_mlmodel(mlmodel)
     config = merge_config(mlmodel, model_config, flavor.config_keys)
-    signed = _signature(local, ref, verify)
-    policy = trust_policy.policy_for(trust, vouched_by=_vouch(signed))
+    signed = signature_status(local, verify=verify)
+    policy = trust_policy.policy_for(trust, vouched_by=signed.vouched_by)
     _add_code_dir(local.path, mlmodel)
     try:
         with trust_policy.using(policy):
@@ -93,13 +93,12 @@ def load_model(
     )
 
 
-def _vouch(signed: SignatureStatus) -> str | None:
-    if signed.state != "verified":
-        return None
-    return f"{signed.label} ({signed.key_id})" if signed.label else str(signed.key_id)
+def signature_status(local: Fetched, *, verify: str = "auto") -> SignatureStatus:
+    """The signature check of a fetched model: its ``MANIFEST.sig`` and the yard's.
 
-
-def _signature(local: Any, ref: ModelRef, verify: str) -> SignatureStatus:
+    >>> signature_status(fetch(resolve("./iris-model"))).state  # doctest: +SKIP
+    'verified'
+    """
     from modelyard.loading.fetch import kept_signature
     from modelyard.trust.signing import check_signature
 

@@ -482,7 +482,7 @@ def trust_key(public_key: PublicKey, label: str) -> TrustedKey:
     relabelled). A revoked key stays revoked: revocation wins."""
     if not label.strip():
         raise SignatureError("a trusted key needs a non-empty label")
-    with _editing_trust_file() as doc:
+    with editing_trust_file() as doc:
         entries = [e for e in doc.setdefault("keys", []) if _entry_id(e) != public_key.key_id]
         entries.append(
             {"label": label, "key_id": public_key.key_id, "public_key": public_key.to_pem()}
@@ -495,7 +495,7 @@ def revoke_key(key_id: str) -> None:
     """Add ``key_id`` to the revoked ids in the user's trust file."""
     if not is_key_id(key_id):
         raise SignatureError(f"{key_id!r} is not a key id ('sha256:' + 64 hex digits)")
-    with _editing_trust_file() as doc:
+    with editing_trust_file() as doc:
         revoked = list(doc.get("revoked") or [])
         if key_id not in revoked:
             revoked.append(key_id)
@@ -503,7 +503,7 @@ def revoke_key(key_id: str) -> None:
 
 
 @contextlib.contextmanager
-def _editing_trust_file() -> Iterator[dict[str, Any]]:
+def editing_trust_file() -> Iterator[dict[str, Any]]:
     # Read, change, write under a lock, and check the result parses: a concurrent
     # `keys trust` never loses the other's entry, and no edit leaves a broken file.
     file = config_home() / TRUST_FILE

@@ -20,7 +20,6 @@ import collections
 import contextlib
 import contextvars
 import logging
-import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -33,7 +32,6 @@ from modelyard.trust.scan import Global, PickleScan
 
 logger = logging.getLogger("modelyard")
 
-TRUST_FILE = "trust.yaml"
 TrustInput = str | Sequence[str] | None
 
 # Globals that mean "this pickle carries code": they rebuild functions and
@@ -110,6 +108,12 @@ def policy_for(trust: TrustInput = None, *, vouched_by: str | None = None) -> Tr
         return TrustPolicy(allow_all=True, vouched_by=vouched_by)
     if trust is None:
         return TrustPolicy(vouched_by=vouched_by)
+    if not isinstance(trust, (str, list, tuple)):
+        raise ConfigError(
+            f"trust must be 'all', a global name or a list of names, not {type(trust).__name__}",
+            keys=["trust"],
+            declared=[],
+        )
     entries = (trust,) if isinstance(trust, str) else tuple(trust)
     for entry in entries:
         parse_entry(entry)  # a malformed entry fails here, before anything is read
@@ -187,6 +191,8 @@ class LoadTrust:
 
 def trust_file() -> Path:
     """``<config home>/trust.yaml``: the machine's trusted globals (and keys)."""
+    from modelyard.trust.keys import TRUST_FILE
+
     return config_home() / TRUST_FILE
 
 
@@ -213,18 +219,20 @@ def machine_allowlist() -> AllowList:
 
 def add_machine_entries(entries: Iterable[str]) -> tuple[str, ...]:
     """Add entries to the trust file (kept sorted, once each); returns the new list."""
+    from modelyard.trust.keys import editing_trust_file
+
     new = list(entries)
     for entry in new:
         parse_entry(entry)
-    data = _read_trust_file()
-    merged = sorted(set(machine_entries()) | set(new))
-    data["globals"] = merged
-    _write_trust_file(data)
-    return tuple(merged)
+    with editing_trust_file() as doc:
+        doc["globals"] = sorted(set(machine_entries()) | set(new))
+        return tuple(doc["globals"])
 
 
 def remove_machine_entries(entries: Iterable[str]) -> tuple[str, ...]:
     """Remove entries from the trust file; an entry that is not there is an error."""
+    from modelyard.trust.keys import editing_trust_file
+
     gone = list(entries)
     have = list(machine_entries())
     missing = [e for e in gone if e not in have]
@@ -232,10 +240,9 @@ def remove_machine_entries(entries: Iterable[str]) -> tuple[str, ...]:
         raise ConfigError(
             f"not in {trust_file()}: {', '.join(missing)}", keys=["globals"], declared=have
         )
-    data = _read_trust_file()
-    data["globals"] = [e for e in have if e not in gone]
-    _write_trust_file(data)
-    return tuple(data["globals"])
+    with editing_trust_file() as doc:
+        doc["globals"] = [e for e in have if e not in gone]
+        return tuple(doc["globals"])
 
 
 def _read_trust_file() -> dict[str, Any]:
@@ -253,16 +260,6 @@ def _read_trust_file() -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"{file} must hold a mapping", keys=["trust"], declared=[])
     return data
-
-
-def _write_trust_file(data: dict[str, Any]) -> None:
-    import yaml
-
-    file = trust_file()
-    file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = file.with_name(f".{file.name}.{os.getpid()}.tmp")
-    tmp.write_text(yaml.safe_dump(data, sort_keys=True), encoding="utf-8")
-    os.replace(tmp, file)
 
 
 # -- messages -------------------------------------------------------------------------

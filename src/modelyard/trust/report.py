@@ -80,15 +80,20 @@ def scan_file(file: Path, policy: TrustPolicy, *, rel: str | None = None) -> Fil
         return _zip(file, rel, policy)
     if head.startswith(b"\x80") and len(head) > 1 and head[1] <= 5:
         return _pickled(rel, "pickle", _read(file, open), policy, file)
-    if file.stat().st_size <= _SNIFF_LIMIT:
-        data = file.read_bytes()
-        # protocol 0/1 pickles have no magic: a stream that scans whole is a pickle
-        if data.endswith(b".") and not head.startswith((b"{", b"[", b"#")):
-            try:
-                scan_bytes(data, source=file)
-            except UnsafePickle:
+    size = file.stat().st_size
+    if 0 < size <= _SNIFF_LIMIT and not head.startswith((b"{", b"[", b"#")):
+        # protocol 0/1 pickles have no magic, but end with STOP: only then is the
+        # file read whole, and a stream that scans whole is a pickle
+        with open(file, "rb") as fh:
+            fh.seek(size - 1)
+            if fh.read(1) != b".":
                 return None
-            return _pickled(rel, "pickle (protocol 0/1)", data, policy, file)
+        data = file.read_bytes()
+        try:
+            scan_bytes(data, source=file)
+        except UnsafePickle:
+            return None
+        return _pickled(rel, "pickle (protocol 0/1)", data, policy, file)
     return None
 
 

@@ -127,6 +127,13 @@ class SignatureStatus:
     label: str | None = None
     reason: str = ""
 
+    @property
+    def vouched_by(self) -> str | None:
+        """Who vouches for the model's code: the trusted signer, or ``None``."""
+        if self.state != "verified":
+            return None
+        return f"{self.label} ({self.key_id})" if self.label else self.key_id
+
 
 # -- signing ----------------------------------------------------------------------------
 
