@@ -18,12 +18,45 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["TlsFiles", "bind_socket", "run_prefork", "run_uvicorn"]
+__all__ = ["TlsFiles", "bind_socket", "catch_stop_signals", "run_prefork", "run_uvicorn"]
 
 log = logging.getLogger("modelyard")
 
 #: a worker that dies is restarted, but not more often than this many times a minute
 _MAX_RESTARTS_PER_MIN = 5
+
+
+class _StopLatch:
+    """This process's stop request: SIGTERM / Ctrl-C, remembered until a server runs."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        #: this process's uvicorn server, once built (a stop then tells it to exit)
+        self.server: Any = None
+
+    def reset(self) -> None:
+        self.requested = False
+        self.server = None
+
+    def request(self, signum: int = signal.SIGTERM, frame: Any = None) -> None:
+        self.requested = True
+        if self.server is not None:
+            self.server.should_exit = True
+
+
+_stop = _StopLatch()
+
+
+def catch_stop_signals() -> None:
+    """Remember a SIGTERM / Ctrl-C from now on and honour it once the server runs.
+
+    Called before a server announces its address: a stop sent the moment the
+    address is known (a supervisor, a test, a quick Ctrl-C) then drains and
+    exits 0 instead of killing a process that has not installed its handlers
+    yet, or being lost by a worker that was still starting.
+    """
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _stop.request)
 
 
 @dataclass(frozen=True)
@@ -75,9 +108,12 @@ def run_uvicorn(
     )
     server = uvicorn.Server(config)
     # uvicorn drains on SIGTERM/SIGINT, then re-raises the signal against the handler
-    # that was installed before it: make that one a no-op so a drained server exits 0.
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, _drained)
+    # that was installed before it: that one only takes note, so a drained server
+    # exits 0; and a stop that came before uvicorn's own handlers reaches it here.
+    catch_stop_signals()
+    _stop.server = server
+    if _stop.requested:
+        server.should_exit = True
     server.run(sockets=[sock])
 
 
@@ -101,10 +137,6 @@ def _larger_body_buffer() -> None:
             setattr(module, "HIGH_WATER_LIMIT", _BODY_BUFFER)  # noqa: B010 - a module global
 
 
-def _drained(signum: int, frame: Any) -> None:
-    """Handler left in place after uvicorn's: the drain has happened already."""
-
-
 def run_prefork(
     workers: int,
     child: Callable[[int], None],
@@ -112,6 +144,8 @@ def run_prefork(
     after_spawn: Callable[[], None] | None = None,
 ) -> None:
     """Fork ``workers`` children each running ``child(index)``; supervise until stopped."""
+    import uvicorn  # noqa: F401 - once, before the fork: shared pages, and workers start sooner
+
     children: dict[int, int] = {}
     stopping = False
     restarts: list[float] = []
@@ -119,15 +153,7 @@ def run_prefork(
     def spawn(index: int) -> None:
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child
-            code = 0
-            try:
-                child(index)
-            except BaseException:
-                log.exception("worker %d failed", index)
-                code = 1
-            finally:
-                logging.shutdown()
-                os._exit(code)
+            _run_child(child, index, stopped_already=lambda: stopping)
         children[pid] = index
 
     def stop(signum: int, frame: Any) -> None:
@@ -141,6 +167,9 @@ def run_prefork(
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    if _stop.requested:
+        log.info("stopped before any worker started")
+        return
     for i in range(workers):
         spawn(i)
     if after_spawn is not None:
@@ -164,3 +193,23 @@ def run_prefork(
             continue
         log.warning("worker %d exited (%d); starting a new one", index, code)
         spawn(index)
+
+
+def _run_child(
+    child: Callable[[int], None], index: int, *, stopped_already: Callable[[], bool]
+) -> None:  # pragma: no cover - runs in the child
+    # The parent's handler came across the fork; a stop it caught here, before this
+    # worker's own handler was in place, must still stop this worker.
+    _stop.reset()
+    catch_stop_signals()
+    if stopped_already():
+        _stop.request()
+    code = 0
+    try:
+        child(index)
+    except BaseException:
+        log.exception("worker %d failed", index)
+        code = 1
+    finally:
+        logging.shutdown()
+        os._exit(code)

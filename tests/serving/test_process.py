@@ -73,6 +73,19 @@ def test_workers_share_the_load_and_stop_together(
         assert not Path(f"/proc/{pid}").exists() or "Z" in _state(pid)
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_stop_sent_as_soon_as_the_address_is_known_drains(
+    start_server: StartServer, iris_array_model: Path, workers: str
+) -> None:
+    # A supervisor may stop the server the moment it has announced its address, before
+    # uvicorn (or a worker) has its own handlers: the stop must still drain and exit 0.
+    for _ in range(3):
+        server = start_server(iris_array_model, "--workers", workers, "--no-access-log")
+        started = time.monotonic()
+        assert server.stop() == 0, server.log
+        assert time.monotonic() - started < 15, server.log
+
+
 def test_a_worker_that_dies_is_replaced(start_server: StartServer, iris_array_model: Path) -> None:
     server = start_server(iris_array_model, "--workers", "2", "--no-access-log")
     first = _children(server.proc.pid, expect=2)

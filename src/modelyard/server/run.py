@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from modelyard._asgi_run import TlsFiles, bind_socket, run_prefork, run_uvicorn
+from modelyard._asgi_run import TlsFiles, bind_socket, catch_stop_signals, run_prefork, run_uvicorn
 from modelyard.errors import AlreadyExists, YardError
 from modelyard.server.state import ServerSettings, ServerState
 from modelyard.yard import Yard
@@ -108,6 +108,7 @@ def run_server(options: ServerOptions, *, on_ready: Callable[[str], None] | None
     filled = backfill_version_files(state)
     if filled:
         log.info("recorded the file lists of %d older version(s)", filled)
+    catch_stop_signals()
     sock = bind_socket(options.host, options.port)
     host, port = sock.getsockname()[:2]
     scheme = "https" if options.tls else "http"

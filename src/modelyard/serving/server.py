@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelyard._asgi_run import bind_socket, run_prefork, run_uvicorn
+from modelyard._asgi_run import bind_socket, catch_stop_signals, run_prefork, run_uvicorn
 from modelyard.serving._access_log import AccessLog
 from modelyard.serving.app import AppSettings, ScoringApp
 from modelyard.serving.slot import Loaded, ModelSlot, check_name, load_served, served_name
@@ -125,6 +125,7 @@ def serve(
             f"--default {options.default!r} is not one of the served names {[n for n, _ in pairs]}"
         )
     slots = load_all(pairs, options)
+    catch_stop_signals()
     sock = bind_socket(options.host, options.port)
     host, port = sock.getsockname()[:2]
     url = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
