@@ -17,12 +17,21 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from modelyard.errors import AliasNotFound, ArtifactNotFound, MLmodelNotFound, ModelNotFound
 from modelyard.store.entities import AliasChange, ModelVersion, RegisteredModel, to_millis
 from modelyard.uri import ModelsURI, PathURI, RunsURI, parse_uri, validate_alias, validate_name
 from modelyard.yard import Yard, get_yard
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from modelyard.format.content import FileEntry
+    from modelyard.store import MetadataStore
+    from modelyard.trust.admission import SigningPolicy
+    from modelyard.trust.keys import PublicKey
 
 __all__ = [
     "create_registered_model",
@@ -35,13 +44,17 @@ __all__ = [
     "get_model_version",
     "get_model_version_by_alias",
     "get_registered_model",
+    "get_signing_policy",
     "register_model",
     "rename_registered_model",
+    "require_signatures",
+    "revoke_signer",
     "search_model_versions",
     "search_registered_models",
     "set_alias",
     "set_model_version_tag",
     "set_registered_model_tag",
+    "trust_signer",
     "update_model_version",
     "update_registered_model",
 ]
@@ -171,18 +184,20 @@ def register_model(
             raise ModelNotFound(str(model_uri), f"no model directory at {str(path)!r}")
         if not (path / _MLMODEL).is_file():
             raise MLmodelNotFound(path)
+        signature = pointer_from_directory(path)
+        _check_signed(store, name, lambda: _listed_files(path), signature)
         manifest = store_directory(yard.artifacts, path)
         digest = source = manifest.digest
-        signature = pointer_from_directory(path)
     elif isinstance(target, RunsURI):
         from modelyard.store.trees import run_tree, store_manifest
 
         manifest = run_tree(store, target.run_id, target.path, uri=str(model_uri))
         if _MLMODEL not in {e.path for e in manifest.entries}:
             raise MLmodelNotFound(str(target))
+        signature = store.get_run(target.run_id).tags.get(run_tag(target.path.strip("/")))
+        _check_signed(store, name, lambda: manifest.entries, signature)
         digest = store_manifest(yard.artifacts, manifest)
         source, run_id = str(target), target.run_id
-        signature = store.get_run(run_id).tags.get(run_tag(target.path.strip("/")))
     elif isinstance(target, ModelsURI):
         resolved = store.resolve(
             target.name,
@@ -203,6 +218,7 @@ def register_model(
             digest = store_manifest(yard.artifacts, manifest)
             source = f"{source}/{target.subpath}"
             signature = None  # a part of a model is not what was signed
+            _check_signed(store, name, lambda: manifest.entries, signature)
     else:  # pragma: no cover - parse_uri returns one of the above
         raise AssertionError(target)
     return store.create_model_version(
@@ -327,7 +343,90 @@ def get_alias_history(name: str, alias: str) -> list[AliasChange]:
     return get_yard().reader().get_alias_history(validate_name(name), validate_alias(alias))
 
 
+# -- signing policy -----------------------------------------------------------------------
+
+
+def get_signing_policy() -> SigningPolicy:
+    """The yard's signing policy: whether (and for which models) versions must be signed,
+    and the keys whose signatures the yard accepts.
+
+    >>> get_signing_policy().requires("fraud")  # doctest: +SKIP
+    True
+    """
+    from modelyard.errors import YardNotFound
+
+    try:
+        return get_yard().reader().get_signing_policy()
+    except YardNotFound:  # nothing there yet, so nothing required yet
+        from modelyard.trust.admission import SigningPolicy
+
+        return SigningPolicy()
+
+
+def require_signatures(name: str | None = None, *, required: bool = True) -> SigningPolicy:
+    """Require signed versions for model ``name``, or for every model when ``name`` is None.
+
+    From then on a version is registered, and an alias moved to it, only if a
+    key the yard trusts (:func:`trust_signer`) signed exactly its files;
+    versions already there are kept. ``required=False`` lifts the rule (a
+    model's own rule cannot lift the yard-wide one). On a server the yard-wide
+    rule is an admin's, a model's needs ``manage`` on it.
+
+    >>> require_signatures("fraud")  # doctest: +SKIP
+    """
+    store = get_yard().metadata
+    if name is None:
+        return store.set_signing_policy(store.get_signing_policy().requiring(required))
+    store.require_model_signatures(validate_name(name), required)
+    return store.get_signing_policy()
+
+
+def trust_signer(public_key: str | bytes | PublicKey, label: str) -> SigningPolicy:
+    """Accept signatures by ``public_key`` (PEM, or a :class:`PublicKey`) in this yard.
+
+    This decides what the yard admits; it does not make any machine trust the
+    key for loading code (that is ``modelyard keys trust`` there).
+
+    >>> trust_signer(Path("alice.pub").read_text(), "alice")  # doctest: +SKIP
+    """
+    from modelyard.trust.keys import PublicKey
+
+    key = public_key if isinstance(public_key, PublicKey) else PublicKey.from_pem(public_key)
+    store = get_yard().metadata
+    return store.set_signing_policy(store.get_signing_policy().trusting(key, label))
+
+
+def revoke_signer(key_id: str) -> SigningPolicy:
+    """Stop accepting signatures by ``key_id`` in this yard, for good."""
+    store = get_yard().metadata
+    return store.set_signing_policy(store.get_signing_policy().revoking(key_id))
+
+
 # -- helpers ------------------------------------------------------------------------------
+
+
+def _check_signed(
+    store: MetadataStore,
+    name: str,
+    files: Callable[[], Sequence[FileEntry]],
+    pointer: str | None,
+) -> None:
+    # The store checks again in its write transaction; checking here first means a
+    # refused model is not copied into the yard's blob store at all.
+    policy = store.get_signing_policy()
+    if policy.requires(name):
+        from modelyard.trust.admission import admit_signed
+
+        admit_signed(
+            policy, name=name, what=f"the new version of {name!r}", files=files(), pointer=pointer
+        )
+
+
+def _listed_files(path: Path) -> Sequence[FileEntry]:
+    from modelyard.format.content import ContentManifest
+
+    manifest = ContentManifest.read(path) or ContentManifest.build(path)
+    return manifest.entries
 
 
 def _version(version: int | str) -> int:

@@ -228,6 +228,11 @@ TABLE: dict[tuple[str, str], tuple[Request, dict[str, int]]] = {
         fixed(M + "/protected-aliases/champion"),
         model("manage", 204),
     ),
+    # -- the signing policy: anyone signed in reads it, admins set it, `manage` per model
+    ("GET", P + "/signing"): (fixed(P + "/signing"), signed_in(200)),
+    ("PUT", P + "/signing"): (fixed(P + "/signing", {"require": False}), admins(200)),
+    ("PUT", P + "/models/{name}/signing"): (fixed(M + "/signing"), model("manage", 200)),
+    ("DELETE", P + "/models/{name}/signing"): (fixed(M + "/signing"), model("manage", 200)),
     # -- tracking
     ("POST", P + "/experiments"): (
         with_body(P + "/experiments", lambda w, who: {"name": f"exp-{who}"}),

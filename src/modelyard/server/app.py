@@ -32,7 +32,7 @@ import anyio.to_thread
 from starlette.responses import Response
 from starlette.routing import Router
 
-from modelyard.server import _hot, api_admin, api_blobs, api_registry, api_tracking
+from modelyard.server import _hot, api_admin, api_blobs, api_registry, api_signing, api_tracking
 from modelyard.server._routing import (
     MLFLOW_PREFIXES,
     PRINCIPAL,
@@ -61,6 +61,7 @@ def all_routes() -> list[ApiRoute]:
     return [
         *api_admin.ROUTES,
         *api_registry.ROUTES,
+        *api_signing.ROUTES,
         *api_tracking.ROUTES,
         *api_blobs.ROUTES,
         *mlflow.routes(),

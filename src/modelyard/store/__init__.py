@@ -35,6 +35,7 @@ if TYPE_CHECKING:
         ResolvedVersion,
         Run,
     )
+    from modelyard.trust.admission import SigningPolicy
 
 __all__ = [
     "ArtifactStore",
@@ -285,6 +286,20 @@ class MetadataStore(Protocol):
 
     def get_alias_history(self, name: str, alias: str) -> list[AliasChange]:
         """Every move of ``alias`` on ``name``, oldest first."""
+        ...
+
+    # -- signing policy ----------------------------------------------------------
+
+    def get_signing_policy(self) -> SigningPolicy:
+        """Whether signatures are required (yard-wide, per model) and which keys count."""
+        ...
+
+    def set_signing_policy(self, policy: SigningPolicy) -> SigningPolicy:
+        """Replace the yard-wide part of the policy (``require``, keys); the result."""
+        ...
+
+    def require_model_signatures(self, name: str, required: bool = True) -> bool:
+        """Make versions of ``name`` require signatures (or not); whether it changed."""
         ...
 
     # -- tracking ----------------------------------------------------------------

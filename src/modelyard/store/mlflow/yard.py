@@ -58,6 +58,7 @@ if TYPE_CHECKING:
     from modelyard.format.content import FileEntry
     from modelyard.store.blobs import LocalBlobStore
     from modelyard.store.mlflow import MlflowModel, MlflowSource, MlflowVersion
+    from modelyard.trust.admission import SigningPolicy
 
 __all__ = ["MlflowArtifactStore", "MlflowMetadataStore", "open_stores", "source_uri"]
 
@@ -363,6 +364,20 @@ class MlflowMetadataStore:
     def delete_alias(self, name: str, alias: str, *, user: str | None = None) -> None:
         """Refused: read-only."""
         self._refuse(f"delete alias {name}@{alias}")
+
+    def get_signing_policy(self) -> SigningPolicy:
+        """Nothing required: MLflow's store has no signing policy."""
+        from modelyard.trust.admission import SigningPolicy
+
+        return SigningPolicy()
+
+    def set_signing_policy(self, policy: SigningPolicy) -> SigningPolicy:
+        """Refused: read-only."""
+        self._refuse("set the signing policy")
+
+    def require_model_signatures(self, name: str, required: bool = True) -> bool:
+        """Refused: read-only."""
+        self._refuse(f"require signatures on {name!r}")
 
     def get_or_create_experiment(self, name: str) -> Experiment:
         """Refused: read-only (runs cannot be logged here)."""

@@ -225,12 +225,13 @@ class HttpSession:
                 text or f"{method} answered HTTP {status}",
                 request_id=response.headers.get("x-request-id"),
             ) from None
-        if status in (401, 403):
+        # a refusal by policy (a signature the yard requires) is its own error, not access
+        exc = rebuild(info)
+        if status in (401, 403) and exc is None:
             hint = ""
             if status == 401 and not self.token:
                 hint = f"; set {ENV_TOKEN}"
             raise AccessDenied(url, status, info.code, info.message + hint)
-        exc = rebuild(info)
         if exc is not None:
             raise exc
         raise ServerError(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelyard.format.content import FileEntry
 from modelyard.store.entities import (
@@ -26,6 +26,9 @@ from modelyard.store.entities import (
 )
 from modelyard.store.rest import wire
 from modelyard.store.rest._http import HttpSession, seg
+
+if TYPE_CHECKING:
+    from modelyard.trust.admission import SigningPolicy
 
 __all__ = ["RestMetadataStore"]
 
@@ -257,6 +260,35 @@ class RestMetadataStore:
         """Every move of an alias, oldest first."""
         found = self.session.api("GET", f"/models/{seg(name)}/aliases/{seg(alias)}/history")
         return [wire.change_in(msgspec_convert(c, wire.AliasChangeOut)) for c in found["changes"]]
+
+    # -- signing policy ----------------------------------------------------------------
+
+    def get_signing_policy(self) -> SigningPolicy:
+        """The server's signing policy."""
+        from modelyard.trust.admission import SigningPolicy
+
+        found = dict(self.session.api("GET", "/signing"))
+        models = [str(m) for m in found.pop("models", [])]
+        return SigningPolicy.from_document(
+            {**found, "version": 1}, source="the server's signing policy", models=models
+        )
+
+    def set_signing_policy(self, policy: SigningPolicy) -> SigningPolicy:
+        """Replace the yard-wide part of the policy (an admin's token)."""
+        from modelyard.trust.admission import SigningPolicy
+
+        doc = policy.to_document()
+        doc.pop("version", None)
+        found = dict(self.session.api("PUT", "/signing", json=doc))
+        models = [str(m) for m in found.pop("models", [])]
+        return SigningPolicy.from_document(
+            {**found, "version": 1}, source="the server's signing policy", models=models
+        )
+
+    def require_model_signatures(self, name: str, required: bool = True) -> bool:
+        """Make versions of ``name`` require signatures, or lift that (``manage``)."""
+        found = self.session.api("PUT" if required else "DELETE", f"/models/{seg(name)}/signing")
+        return bool(found["changed"])
 
     # -- tracking ----------------------------------------------------------------------
 

@@ -315,6 +315,8 @@ _ERRORS: dict[str, tuple[type[errors.ModelyardError], int]] = {
     "schema_error": (errors.SchemaError, 400),
     "integrity_error": (errors.IntegrityError, 400),
     "model_format_error": (errors.ModelFormatError, 400),
+    # the yard's signing policy refused a version or an alias move: not the caller's role
+    "signature_required": (errors.SignatureRequired, 403),
 }
 
 
@@ -422,6 +424,8 @@ def error_info(exc: errors.ModelyardError) -> ErrorInfo:
         )
     if isinstance(exc, e.ModelFormatError):
         return ErrorInfo(code="model_format_error", message=str(exc))
+    if isinstance(exc, e.SignatureRequired):
+        return ErrorInfo(code="signature_required", message=str(exc))
     raise TypeError(f"no wire form for {type(exc).__name__}")
 
 
@@ -499,6 +503,8 @@ def rebuild(info: ErrorInfo) -> errors.ModelyardError | None:
             )
         if code == "model_format_error":
             return e.ModelFormatError(info.message)
+        if code == "signature_required":
+            return e.SignatureRequired(info.message)
     except (KeyError, TypeError, ValueError):
         return None
     return None

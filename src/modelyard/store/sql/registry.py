@@ -46,6 +46,7 @@ from modelyard.store.sql.schema import (
     version_files,
     version_tags,
 )
+from modelyard.store.sql.signing import check_alias_target, check_tag_change, check_version
 
 __all__ = ["MODEL_FIELDS", "VERSION_FIELDS", "RegistryQueries"]
 
@@ -280,6 +281,7 @@ class RegistryQueries:
         with self.db.write() as conn:
             model_id, after = self._lock_model(conn, name, now, take_number=True)
             version = after - 1
+            check_version(conn, model_id, name, version, tags=tags, files=files)
             self._insert_version(
                 conn,
                 model_id,
@@ -346,6 +348,7 @@ class RegistryQueries:
                     "model version number", f"{name}/{version} (given out before; never reused)"
                 )
             else:
+                check_version(conn, model_id, name, version, tags=tags, files=files)
                 conn.execute(
                     sa.update(registered_models)
                     .where(_M.model_id == model_id)
@@ -497,6 +500,7 @@ class RegistryQueries:
         """Set (or replace) a tag on a version."""
         with self.db.write() as conn:
             model_id = self._version_key(conn, name, version)
+            check_tag_change(conn, model_id, name, version, key=key, value=value)
             upsert(
                 conn,
                 version_tags,
@@ -509,6 +513,7 @@ class RegistryQueries:
         """Remove a tag from a version (no error if it is absent)."""
         with self.db.write() as conn:
             model_id = self._version_key(conn, name, version)
+            check_tag_change(conn, model_id, name, version, key=key, value=None)
             t = version_tags.c
             conn.execute(
                 sa.delete(version_tags).where(
@@ -536,6 +541,7 @@ class RegistryQueries:
             ).scalar()
             if old == version:
                 return
+            check_alias_target(conn, model_id, name, alias, version)
             upsert(
                 conn,
                 model_aliases,

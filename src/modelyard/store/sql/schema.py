@@ -57,10 +57,12 @@ __all__ = [
     "run_params",
     "run_tags",
     "runs",
+    "signed_models",
     "tokens",
     "users",
     "version_files",
     "version_tags",
+    "yard_settings",
 ]
 
 
@@ -334,6 +336,27 @@ protected_aliases = Table(
         primary_key=True,
     ),
     Column("alias", String(_NAME), primary_key=True),
+)
+
+# Registered models whose versions must be signed by a key the yard trusts
+# (modelyard.trust.admission); the yard-wide rule and the keys are in yard_settings.
+signed_models = Table(
+    "signed_models",
+    metadata,
+    Column(
+        "model_id",
+        Integer,
+        ForeignKey("registered_models.model_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+)
+
+# Settings of the whole yard, one JSON document each (e.g. "signing").
+yard_settings = Table(
+    "yard_settings",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
 )
 
 # Every write through the server. No foreign keys: the record outlives what it names.

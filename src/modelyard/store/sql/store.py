@@ -5,11 +5,12 @@ from __future__ import annotations
 from modelyard.store.sql.engine import Database
 from modelyard.store.sql.registry import RegistryQueries
 from modelyard.store.sql.runs import RunQueries
+from modelyard.store.sql.signing import SigningQueries
 
 __all__ = ["SqlMetadataStore"]
 
 
-class SqlMetadataStore(RegistryQueries, RunQueries):
+class SqlMetadataStore(RegistryQueries, RunQueries, SigningQueries):
     """Experiments, runs and the registry in a SQL database (SQLAlchemy Core).
 
     Opening checks the schema revision with one query and upgrades an older
