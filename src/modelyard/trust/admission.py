@@ -30,7 +30,7 @@ __all__ = ["SigningPolicy", "admit_signed"]
 _FIELDS = frozenset({"version", "require", "keys", "revoked", "threshold"})
 _SIGN_HINT = (
     "sign it (log_model/save_model sign by default; `modelyard sign PATH`) with a key the "
-    "yard trusts; an admin adds keys with `modelyard yard signing trust-key PEM --label NAME`"
+    "yard trusts; an admin adds keys with modelyard.trust_signer(PEM, label)"
 )
 
 
