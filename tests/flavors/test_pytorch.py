@@ -413,6 +413,193 @@ def test_safetensors_pyfunc_entry_point(tmp_path: Path, X: np.ndarray) -> None:
     assert isinstance(impl.get_raw_model(), TinyNet)
 
 
+# -- safetensors without a module_factory: the class itself, where provably right -------
+
+
+def _weights_only(path: Path) -> list[str]:
+    return sorted(p.name for p in (path / "data").iterdir())
+
+
+def test_default_stays_mlflows_pickle_even_when_safetensors_would_fit(tmp_path: Path) -> None:
+    # MLflow's own mlflow.pytorch.load_model reads only model.pth / model.pt2, so the
+    # default keeps MLflow's layout even for a class safetensors could rebuild.
+    modelyard.save_model(_trained(), tmp_path / "m")
+    mlmodel = MLmodel.read(tmp_path / "m")
+    assert "serialization_format" not in mlmodel.flavors["pytorch"]
+    assert mlmodel.pyfunc["loader_module"] == "mlflow.pytorch"
+    assert _weights_only(tmp_path / "m") == ["model.pth", "pickle_module_info.txt"]
+
+
+def test_explicit_pickle_stays_pickle(tmp_path: Path, X: np.ndarray) -> None:
+    net = _trained()
+    modelyard.save_model(net, tmp_path / "m", serialization_format="pickle")
+    assert _weights_only(tmp_path / "m") == ["model.pth", "pickle_module_info.txt"]
+    np.testing.assert_array_equal(modelyard.load_model(tmp_path / "m").predict(X), _forward(net, X))
+
+
+def test_safetensors_infers_an_importable_class(tmp_path: Path, X: np.ndarray) -> None:
+    net = _trained(seed=8)
+    modelyard.save_model(net, tmp_path / "m", serialization_format="safetensors")
+    conf = MLmodel.read(tmp_path / "m").flavors["pytorch"]
+    assert conf["module_factory"] == f"{__name__}:TinyNet"
+    assert conf["module_kwargs"] == {}
+    assert _weights_only(tmp_path / "m") == ["model.safetensors"]
+    model = modelyard.load_model(tmp_path / "m")  # signed by the suite's own key
+    assert type(model.unwrap()) is TinyNet
+    np.testing.assert_array_equal(model.predict(X), _forward(net, X))
+
+
+def test_safetensors_infers_the_class_with_module_kwargs(tmp_path: Path, X: np.ndarray) -> None:
+    net = _trained(hidden=5, seed=9)
+    modelyard.save_model(
+        net, tmp_path / "m", serialization_format="safetensors", module_kwargs={"hidden": 5}
+    )
+    assert MLmodel.read(tmp_path / "m").flavors["pytorch"]["module_kwargs"] == {"hidden": 5}
+    np.testing.assert_array_equal(modelyard.load_model(tmp_path / "m").predict(X), _forward(net, X))
+
+
+def test_inferred_torch_class_loads_unsigned_with_the_default_policy(
+    tmp_path: Path, X: np.ndarray
+) -> None:
+    # torch.nn classes are on the allow-list: no signature, no trust= flag, nothing unpickled
+    torch.manual_seed(10)
+    net = nn.Linear(4, 3)
+    modelyard.save_model(
+        net,
+        tmp_path / "m",
+        serialization_format="safetensors",
+        module_kwargs={"in_features": 4, "out_features": 3},
+        sign=False,
+    )
+    assert not (tmp_path / "m" / "MANIFEST.sig").exists()
+    conf = MLmodel.read(tmp_path / "m").flavors["pytorch"]
+    assert conf["module_factory"] == "torch.nn.modules.linear:Linear"
+    model = modelyard.load_model(tmp_path / "m")
+    np.testing.assert_array_equal(model.predict(X), _forward(net, X))
+
+
+def test_a_module_the_meta_device_cannot_build_is_built_for_real(
+    tmp_path: Path, X: np.ndarray
+) -> None:
+    net = MetaShy()
+    with torch.no_grad():
+        net.lin.weight.mul_(2.0)
+    modelyard.save_model(net, tmp_path / "m", serialization_format="safetensors")
+    assert MLmodel.read(tmp_path / "m").flavors["pytorch"]["module_factory"].endswith(":MetaShy")
+    np.testing.assert_array_equal(modelyard.load_model(tmp_path / "m").predict(X), _forward(net, X))
+
+
+class MetaShy(nn.Module):
+    """Reads a tensor's value in ``__init__``, which the meta device cannot."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 3)
+        self.scale = float(torch.ones(1).sum().item())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.lin(x) * self.scale
+
+
+class NeedsWidth(nn.Module):
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.lin(x)
+
+
+class OwnState(TinyNet):
+    def __getstate__(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+
+class Cached(TinyNet):
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(4), persistent=False)
+
+
+def _local_class() -> nn.Module:
+    class Local(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lin = nn.Linear(4, 3)
+
+    return Local()
+
+
+def _scripted() -> nn.Module:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return torch.jit.script(TinyNet())  # type: ignore[no-any-return]
+
+
+def _tuned() -> nn.Module:
+    net = TinyNet()
+    net.threshold = 0.7  # set after construction: a fresh instance has no such attribute
+    return net
+
+
+def _hooked() -> nn.Module:
+    net = TinyNet()
+    net.register_forward_hook(lambda module, args, out: out * 2)
+    return net
+
+
+@pytest.mark.parametrize(
+    ("make", "kwargs", "reason"),
+    [
+        (_local_class, {}, r"class .*<locals>\.Local is not importable by reference"),
+        (lambda: NeedsWidth(3), {}, r"NeedsWidth\(\) cannot be called: missing .*'width'"),
+        (_scripted, {}, "TorchScript modules have no rebuildable code; use the pickle"),
+        (OwnState, {}, "OwnState defines __getstate__"),
+        (Cached, {}, r"buffers \['mean'\] are not in the state_dict"),
+        (lambda: _trained(hidden=3), {}, r"TinyNet\(\) is not this module: submodules differ"),
+        (lambda: _trained(hidden=3), {"hidden": 4}, "parameters differ"),
+        (lambda: TinyNet().double(), {}, "torch.float64"),
+        (_tuned, {}, "attribute 'threshold' is set on one of them only"),
+        (_hooked, {}, "_forward_hooks: 1 hook"),
+    ],
+)
+def test_safetensors_without_a_provable_class_names_the_reason(
+    tmp_path: Path, make: Any, kwargs: dict[str, Any], reason: str
+) -> None:
+    options: dict[str, Any] = {"serialization_format": "safetensors"}
+    if kwargs:
+        options["module_kwargs"] = kwargs
+    with pytest.raises(SaveError, match=reason) as info:
+        modelyard.save_model(make(), tmp_path / "m", **options)
+    assert "module_factory" in str(info.value) or "TorchScript" in str(info.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_class_in_main_names_the_reason(tmp_path: Path) -> None:
+    script = textwrap.dedent(
+        f"""
+        import torch, modelyard
+        from modelyard.errors import SaveError
+
+        class Net(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.lin = torch.nn.Linear(4, 3)
+
+        try:
+            modelyard.save_model(Net(), {str(tmp_path / "m")!r}, serialization_format="safetensors")
+        except SaveError as exc:
+            print(exc)
+        modelyard.save_model(Net(), {str(tmp_path / "p")!r})
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
+    ).stdout
+    assert "its class __main__.Net is not importable by reference" in out
+    assert _weights_only(tmp_path / "p") == ["model.pth", "pickle_module_info.txt"]
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [
@@ -644,3 +831,4 @@ def test_unresolvable_factory_reference_is_named(saved_st: Path) -> None:
     (saved_st / "MLmodel").write_text(text.replace(":TinyNet", ":NoSuchNet"))
     with pytest.raises(CorruptModelFile, match="NoSuchNet"):
         modelyard.load_model(saved_st, trust=["tests.flavors.test_pytorch.*"])
+
