@@ -832,3 +832,56 @@ def test_unresolvable_factory_reference_is_named(saved_st: Path) -> None:
     with pytest.raises(CorruptModelFile, match="NoSuchNet"):
         modelyard.load_model(saved_st, trust=["tests.flavors.test_pytorch.*"])
 
+
+# -- what modelyard info says of each format -------------------------------------------
+
+
+def _info(path: Path) -> dict[str, Any]:
+    import json
+
+    from click.testing import CliRunner
+
+    from modelyard.cli import main
+
+    out = CliRunner().invoke(main, ["info", str(path), "--json"], catch_exceptions=False)
+    assert out.exit_code == 0, out.output
+    facts: dict[str, Any] = json.loads(out.output)
+    facts["files"] = {f["path"]: (f["format"], f["verdict"]) for f in facts["files"]}
+    return facts
+
+
+def test_info_shows_each_format_its_verdict_and_who_loads_it(tmp_path: Path) -> None:
+    modelyard.save_model(
+        nn.Linear(4, 3),
+        tmp_path / "st",
+        serialization_format="safetensors",
+        module_kwargs={"in_features": 4, "out_features": 3},
+    )
+    modelyard.save_model(nn.Linear(4, 3), tmp_path / "pk")
+    st, pk = _info(tmp_path / "st"), _info(tmp_path / "pk")
+    assert st["files"] == {"data/model.safetensors": ("safetensors", "ok")}
+    assert "only with modelyard installed" in st["mlflow"]
+    assert pk["files"] == {"data/model.pth": ("torch archive", "ok")}
+    assert pk["mlflow"] == "MLflow's own loader (mlflow.pytorch)"
+
+
+def test_files_are_told_apart_by_content_not_name(tmp_path: Path) -> None:
+    import pickle
+
+    import safetensors.torch
+
+    from modelyard.trust.policy import TrustPolicy
+    from modelyard.trust.report import scan_file
+
+    safetensors.torch.save_file({"w": torch.ones(2)}, str(tmp_path / "weights.pkl"))
+    (tmp_path / "model.safetensors").write_bytes(pickle.dumps({"a": [1, 2]}, protocol=1))
+    (tmp_path / "junk.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json}xxxx")
+    found = {
+        name: scan_file(tmp_path / name, TrustPolicy())
+        for name in ("weights.pkl", "model.safetensors", "junk.safetensors")
+    }
+    assert found["weights.pkl"] is not None
+    assert (found["weights.pkl"].format, found["weights.pkl"].verdict) == ("safetensors", "ok")
+    assert found["model.safetensors"] is not None
+    assert found["model.safetensors"].format == "pickle (protocol 0/1)"
+    assert found["junk.safetensors"] is None

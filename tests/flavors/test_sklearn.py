@@ -188,3 +188,26 @@ def test_forest_must_validate_its_trees_width(tmp_path: Path, Xy: Any) -> None:
     modelyard.save_model(est, tmp_path / "m", serialization_format="skops")
     with pytest.raises(CorruptModelFile, match="ensemble validates 2"):
         modelyard.load_model(tmp_path / "m")
+
+
+def test_trust_report_judges_skops_files_as_a_load_does(tmp_path: Path, Xy: Any) -> None:
+    # what `modelyard info` and `modelyard trust scan` show for a skops file
+    from sklearn.linear_model import LogisticRegression
+
+    from modelyard.trust.report import scan_model
+
+    X, y = Xy
+    modelyard.save_model(
+        LogisticRegression(max_iter=500).fit(X, y), tmp_path / "lr", serialization_format="skops"
+    )
+    modelyard.save_model(_forest(Xy), tmp_path / "rf", serialization_format="skops")
+    modelyard.save_model(_user_function_pipeline(Xy), tmp_path / "fn", serialization_format="skops")
+    (lr,) = scan_model(tmp_path / "lr")
+    (rf,) = scan_model(tmp_path / "rf")
+    (fn,) = scan_model(tmp_path / "fn")
+    assert (lr.path, lr.format, lr.verdict) == ("model.skops", "skops", "ok")
+    assert (rf.format, rf.verdict) == ("skops", "ok")
+    assert "node by node" in rf.reason
+    assert TREE in rf.globals
+    assert (fn.format, fn.verdict) == ("skops", "refused")
+    assert fn.outside == (f"{__name__}.double",)

@@ -38,6 +38,7 @@ def info(uri: str, as_json: bool) -> None:
         "model_config": dict(mlmodel.model_config),
         "environment": report.to_dict(),
         "signed_by": signed,
+        "mlflow": _mlflow_loads(mlmodel),
         "files": files,
     }
     if as_json:
@@ -61,3 +62,17 @@ def _trust(local: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     signed = {"state": status.state, "key_id": status.key_id, "signer": status.label}
     policy = policy_for(vouched_by=status.vouched_by)
     return signed, [v.to_dict() for v in scan_model(local.path, policy)]
+
+
+def _mlflow_loads(mlmodel: Any) -> str:
+    """Which loader ``mlflow.pyfunc`` would call: MLflow's own, or modelyard's (a format
+    only modelyard reads, such as torch safetensors)."""
+    loader = str(mlmodel.pyfunc.get("loader_module") or "")
+    if not loader:
+        return "no python_function flavor: mlflow.pyfunc cannot load it"
+    if loader.split(".", maxsplit=1)[0] == "modelyard":
+        return (
+            f"modelyard's format: mlflow.pyfunc loads it only with modelyard installed "
+            f"(loader_module {loader}); MLflow's own flavor loaders cannot"
+        )
+    return f"MLflow's own loader ({loader})"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import json
 import lzma
 import os
 import zipfile
@@ -81,20 +82,62 @@ def scan_file(file: Path, policy: TrustPolicy, *, rel: str | None = None) -> Fil
     if head.startswith(b"\x80") and len(head) > 1 and head[1] <= 5:
         return _pickled(rel, "pickle", _read(file, open), policy, file)
     size = file.stat().st_size
-    if 0 < size <= _SNIFF_LIMIT and not head.startswith((b"{", b"[", b"#")):
-        # protocol 0/1 pickles have no magic, but end with STOP: only then is the
-        # file read whole, and a stream that scans whole is a pickle
-        with open(file, "rb") as fh:
-            fh.seek(size - 1)
-            if fh.read(1) != b".":
-                return None
+    # protocol 0/1 pickles have no magic, but end with STOP: only then is the
+    # file read whole, and a stream that scans whole is a pickle
+    sniff = 0 < size <= _SNIFF_LIMIT and not head.startswith((b"{", b"[", b"#"))
+    if sniff and _ends_with_stop(file, size):
         data = file.read_bytes()
         try:
             scan_bytes(data, source=file)
         except UnsafePickle:
-            return None
-        return _pickled(rel, "pickle (protocol 0/1)", data, policy, file)
+            pass
+        else:
+            return _pickled(rel, "pickle (protocol 0/1)", data, policy, file)
+    if _is_safetensors(file, head, size):  # only once it is known not to be a pickle
+        return FileVerdict(rel, "safetensors", "ok", "tensors only: nothing is unpickled or run")
     return None
+
+
+def _ends_with_stop(file: Path, size: int) -> bool:
+    """Whether the file's last byte is pickle's ``STOP``."""
+    with open(file, "rb") as fh:
+        fh.seek(size - 1)
+        return fh.read(1) == b"."
+
+
+_SAFETENSORS_HEADER_LIMIT = 100 << 20  # as the safetensors library's own cap
+
+
+def _is_safetensors(file: Path, head: bytes, size: int) -> bool:
+    """8 bytes of little-endian header length, a JSON header whose tensors lie inside
+    the file, then their bytes: data, never code."""
+    if len(head) < 8:
+        return False
+    length = int.from_bytes(head, "little")
+    if not 2 <= length <= min(size - 8, _SAFETENSORS_HEADER_LIMIT):
+        return False
+    with open(file, "rb") as fh:
+        fh.seek(8)
+        raw = fh.read(length)
+    try:
+        header = json.loads(raw)
+    except ValueError:
+        return False
+    if not isinstance(header, dict):
+        return False
+    body = size - 8 - length
+    for key, entry in header.items():
+        if key == "__metadata__":
+            continue
+        offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
+        if not (
+            isinstance(offsets, list)
+            and len(offsets) == 2
+            and all(isinstance(o, int) for o in offsets)
+            and 0 <= offsets[0] <= offsets[1] <= body
+        ):
+            return False
+    return True
 
 
 def _read(file: Path, opener: Callable[..., Any]) -> bytes:
@@ -133,7 +176,7 @@ def _zip(file: Path, rel: str, policy: TrustPolicy) -> FileVerdict | None:
         with zipfile.ZipFile(file) as archive:
             entries = archive.namelist()
             if "schema.json" in entries:
-                return FileVerdict(rel, "skops", "ok", "types checked by skops at load")
+                return _skops(file, rel)
             pkl = [n for n in entries if n.endswith("/data.pkl") and n.count("/") == 1]
             if any(n.endswith("/constants.pkl") for n in entries):
                 return FileVerdict(rel, "torchscript", "code", "TorchScript is code")
@@ -143,3 +186,29 @@ def _zip(file: Path, rel: str, policy: TrustPolicy) -> FileVerdict | None:
     except (zipfile.BadZipFile, OSError) as exc:
         return FileVerdict(rel, "zip", "refused", f"unreadable archive: {exc}")
     return FileVerdict(rel, "zip", "ok", "an archive without pickles")
+
+
+def _skops(file: Path, rel: str) -> FileVerdict:
+    """A skops file judged as a load judges it by default: its types against
+    modelyard's policy (the file's own list of trusted types is never read)."""
+    from modelyard.flavors import _skops_trust
+
+    try:
+        import skops.io
+    except ModuleNotFoundError:
+        return FileVerdict(rel, "skops", "ok", "skops is not installed: types checked at load")
+    try:
+        found = sorted(skops.io.get_untrusted_types(file=file))
+    except Exception as exc:  # skops raises many kinds on a damaged file
+        return FileVerdict(rel, "skops", "refused", f"unreadable: {type(exc).__name__}: {exc}")
+    outside = tuple(t for t in found if not _skops_trust.is_safe_type(t))
+    if outside:
+        return FileVerdict(
+            rel, "skops", "refused", "types outside modelyard's policy", tuple(found), outside
+        )
+    checked = (
+        " (decision trees are checked node by node at load)" if _skops_trust.TREE in found else ""
+    )
+    return FileVerdict(
+        rel, "skops", "ok", f"every type is within modelyard's policy{checked}", tuple(found)
+    )
