@@ -8,6 +8,7 @@ machine reuse it. MLflow is never importable from the test process itself.
 from __future__ import annotations
 
 import fcntl
+import importlib.metadata
 import json
 import os
 import shutil
@@ -31,6 +32,9 @@ PACKAGES = [
     "skops",
     "xgboost-cpu==3.2.0",
     "lightgbm==4.7.0",
+    # pandas as modelyard's venv has it: a newer one pulled in by MLflow makes the models
+    # MLflow saves pin a pandas this side lacks, and their environment check refuses them
+    f"pandas=={importlib.metadata.version('pandas')}",
 ]
 CACHE = Path(os.environ.get("MODELYARD_INTEROP_CACHE", Path.home() / ".cache" / "modelyard"))
 
