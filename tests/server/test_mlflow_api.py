@@ -332,3 +332,34 @@ def test_bad_input_is_a_4xx_naming_the_field(world: dict[str, Any]) -> None:
         400,
         "INVALID_PARAMETER_VALUE",
     )
+
+
+def test_mlflow_clients_meet_a_required_signature_as_permission_denied(
+    world: dict[str, Any],
+) -> None:
+    # MLflow's client cannot sign: a model that requires signatures refuses its
+    # registrations and alias moves with MLflow's own error shape, and keeps nothing.
+    ann, admin = world["ann"], world["admin"]
+    before = ok(ann.get(ML + "/registered-models/get", params={"name": "fraud"}))
+    ok(admin.put("/api/v1/models/fraud/signing"))
+    try:
+        r = ann.post(
+            ML + "/model-versions/create",
+            json={"name": "fraud", "source": f"models:/{world['lm']}", "model_id": world["lm"]},
+        )
+        assert r.status_code == 403, r.text
+        assert r.json()["error_code"] == "PERMISSION_DENIED"
+        assert "requires signatures" in r.json()["message"]
+        r = ann.post(
+            ML + "/registered-models/alias",
+            json={"name": "fraud", "alias": "needs-signature", "version": "1"},
+        )
+        assert r.status_code == 403, r.text
+        assert "requires signatures" in r.json()["message"]
+        after = ok(ann.get(ML + "/registered-models/get", params={"name": "fraud"}))
+        assert after["registered_model"].get("latest_versions") == before["registered_model"].get(
+            "latest_versions"
+        )
+        assert after["registered_model"].get("aliases") == before["registered_model"].get("aliases")
+    finally:
+        ok(admin.delete("/api/v1/models/fraud/signing"))

@@ -188,3 +188,17 @@ def test_runs_uris_carry_their_signature_into_a_yard_that_requires_one(
         modelyard.register_model(f"runs:/{run.run_id}/plain", "fraud")
     # a copy of a signed version keeps its signature
     assert modelyard.register_model("models:/fraud/1", "copy").version == 1
+
+
+def test_an_edit_made_from_an_older_read_does_not_bring_a_revoked_key_back(
+    any_yard: Yard, own_key: SigningKey
+) -> None:
+    modelyard.trust_signer(own_key.public_key, "me")
+    stale = any_yard.metadata.get_signing_policy()  # read before the revocation
+    modelyard.revoke_signer(own_key.key_id)
+    other = SigningKey.generate(name="other")
+    stored = any_yard.metadata.set_signing_policy(stale.trusting(other.public_key, "other"))
+    assert own_key.key_id in stored.trust.revoked
+    assert own_key.key_id not in stored.trust.keys
+    assert other.key_id in stored.trust.keys
+    assert own_key.key_id in modelyard.get_signing_policy().trust.revoked

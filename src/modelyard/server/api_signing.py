@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from modelyard.server._routing import ApiRoute, Call
 from modelyard.server.access import SIGNED_IN, on_model, role
 from modelyard.server.errors import ApiError
@@ -74,21 +76,7 @@ def set_policy(call: Call) -> PolicyOut:
     from modelyard.errors import SignatureError
     from modelyard.trust.admission import SigningPolicy
 
-    body: PolicyIn = call.body
-    doc = {
-        "version": 1,
-        "require": body.require,
-        "keys": [
-            {
-                k: v
-                for k, v in (("label", e.label), ("public_key", e.public_key), ("key_id", e.key_id))
-                if v is not None
-            }
-            for e in body.keys
-        ],
-        "revoked": body.revoked,
-        "threshold": body.threshold,
-    }
+    doc = {**msgspec.to_builtins(call.body), "version": 1}
     try:
         policy = SigningPolicy.from_document(doc, source="the policy sent")
     except SignatureError as exc:
@@ -100,19 +88,19 @@ def set_policy(call: Call) -> PolicyOut:
 
 def require_model(call: Call) -> Changed:
     """Make versions of a model require signatures."""
-    name = call.path["name"]
-    changed = call.state.metadata.require_model_signatures(name, True)
-    if changed:
-        call.audit("signing.require", f"models:/{name}")
-    return Changed(changed=changed)
+    return _model_rule(call, required=True)
 
 
 def lift_model(call: Call) -> Changed:
     """Stop requiring signatures on a model (a yard-wide rule still holds)."""
+    return _model_rule(call, required=False)
+
+
+def _model_rule(call: Call, *, required: bool) -> Changed:
     name = call.path["name"]
-    changed = call.state.metadata.require_model_signatures(name, False)
+    changed = call.state.metadata.require_model_signatures(name, required)
     if changed:
-        call.audit("signing.lift", f"models:/{name}")
+        call.audit("signing.require" if required else "signing.lift", f"models:/{name}")
     return Changed(changed=changed)
 
 

@@ -265,25 +265,13 @@ class RestMetadataStore:
 
     def get_signing_policy(self) -> SigningPolicy:
         """The server's signing policy."""
-        from modelyard.trust.admission import SigningPolicy
-
-        found = dict(self.session.api("GET", "/signing"))
-        models = [str(m) for m in found.pop("models", [])]
-        return SigningPolicy.from_document(
-            {**found, "version": 1}, source="the server's signing policy", models=models
-        )
+        return _policy_in(self.session.api("GET", "/signing"))
 
     def set_signing_policy(self, policy: SigningPolicy) -> SigningPolicy:
         """Replace the yard-wide part of the policy (an admin's token)."""
-        from modelyard.trust.admission import SigningPolicy
-
         doc = policy.to_document()
         doc.pop("version", None)
-        found = dict(self.session.api("PUT", "/signing", json=doc))
-        models = [str(m) for m in found.pop("models", [])]
-        return SigningPolicy.from_document(
-            {**found, "version": 1}, source="the server's signing policy", models=models
-        )
+        return _policy_in(self.session.api("PUT", "/signing", json=doc))
 
     def require_model_signatures(self, name: str, required: bool = True) -> bool:
         """Make versions of ``name`` require signatures, or lift that (``manage``)."""
@@ -438,3 +426,15 @@ def msgspec_convert(value: Any, into: type[Any]) -> Any:
     import msgspec
 
     return msgspec.convert(value, into)
+
+
+def _policy_in(found: Mapping[str, Any]) -> SigningPolicy:
+    """A policy from the server's answer (its ``models`` beside the stored document)."""
+    from modelyard.trust.admission import SigningPolicy
+
+    doc = {k: v for k, v in found.items() if k != "models"}
+    return SigningPolicy.from_document(
+        {**doc, "version": 1},
+        source="the server's signing policy",
+        models=[str(m) for m in found.get("models") or []],
+    )

@@ -39,13 +39,13 @@ _M = registered_models.c
 _S = signed_models.c
 
 
-def _policy(conn: Connection) -> SigningPolicy:
+def _policy(conn: Connection, text: str | None = None) -> SigningPolicy:
     from modelyard.trust.admission import SigningPolicy
 
     models = conn.execute(
         sa.select(_M.name).join_from(signed_models, registered_models, _S.model_id == _M.model_id)
     ).scalars()
-    return SigningPolicy.from_json(_setting(conn), models=sorted(models))
+    return SigningPolicy.from_json(text or _setting(conn), models=sorted(models))
 
 
 def _setting(conn: Connection) -> str | None:
@@ -56,12 +56,15 @@ def _setting(conn: Connection) -> str | None:
 
 
 def _required_policy(conn: Connection, model_id: int) -> SigningPolicy | None:
-    """The policy when versions of ``model_id`` must be signed, else ``None`` (cheaply)."""
+    """The policy when versions of ``model_id`` must be signed, else ``None``; a yard
+    with no policy at all answers with two indexed lookups and imports nothing."""
     text = _setting(conn)
     listed = conn.execute(sa.select(_S.model_id).where(_S.model_id == model_id)).first()
     if text is None and listed is None:
         return None
-    policy = _policy(conn)
+    from modelyard.trust.admission import SigningPolicy
+
+    policy = SigningPolicy.from_json(text)
     return policy if (policy.require or listed is not None) else None
 
 
@@ -102,41 +105,34 @@ def check_alias_target(
     conn: Connection, model_id: int, name: str, alias: str, version: int
 ) -> None:
     """Refuse to point ``alias`` at a version that is not signed as the policy requires."""
-    policy = _required_policy(conn, model_id)
-    if policy is None:
-        return
-    from modelyard.trust.admission import admit_signed
-
     t = version_tags.c
     pointer = conn.execute(
         sa.select(t.value).where(t.model_id == model_id, t.version == version, t.key == VERSION_TAG)
     ).scalar()
-    admit_signed(
-        policy,
-        name=name,
-        what=f"moving @{alias} of {name!r} to version {version}",
-        files=_files(conn, model_id, version),
-        pointer=pointer,
-    )
+    what = f"moving @{alias} of {name!r} to version {version}"
+    _admit_stored(conn, model_id, name, version, what=what, pointer=pointer)
 
 
 def check_tag_change(
     conn: Connection, model_id: int, name: str, version: int, *, key: str, value: str | None
 ) -> None:
     """A version's signature tag may not be removed or replaced by one that does not hold."""
-    if key != VERSION_TAG:
-        return
+    if key == VERSION_TAG:
+        what = f"the signature of version {version} of {name!r}"
+        _admit_stored(conn, model_id, name, version, what=what, pointer=value)
+
+
+def _admit_stored(
+    conn: Connection, model_id: int, name: str, version: int, *, what: str, pointer: str | None
+) -> None:
+    """Check a stored version's files against ``pointer`` when the policy requires it."""
     policy = _required_policy(conn, model_id)
     if policy is None:
         return
     from modelyard.trust.admission import admit_signed
 
     admit_signed(
-        policy,
-        name=name,
-        what=f"the signature of version {version} of {name!r}",
-        files=_files(conn, model_id, version),
-        pointer=value,
+        policy, name=name, what=what, files=_files(conn, model_id, version), pointer=pointer
     )
 
 
@@ -151,14 +147,20 @@ class SigningQueries:
             return _policy(conn)
 
     def set_signing_policy(self, policy: SigningPolicy) -> SigningPolicy:
-        """Replace the yard-wide part (``require`` and the keys); ``models`` are kept."""
+        """Replace the yard-wide part (``require`` and the keys); ``models`` are kept, and
+        so is every revocation already stored."""
         from modelyard.trust.admission import SigningPolicy
 
-        text = policy.to_json()
-        SigningPolicy.from_json(text)  # what is stored always parses
         with self.db.write() as conn:
+            # Revocation is for good: an edit made from an older read (a concurrent
+            # trust_signer, a stale client) cannot bring a revoked key back.
+            stored = SigningPolicy.from_json(_setting(conn))
+            for key_id in stored.trust.revoked - policy.trust.revoked:
+                policy = policy.revoking(key_id)
+            text = policy.to_json()
+            SigningPolicy.from_json(text)  # what is stored always parses
             upsert(conn, yard_settings, [{"name": _SETTING, "value": text}], ["name"], ["value"])
-            return _policy(conn)
+            return _policy(conn, text)
 
     def require_model_signatures(self, name: str, required: bool = True) -> bool:
         """Make versions of ``name`` require signatures (or not); whether anything changed."""
