@@ -312,6 +312,29 @@ def project_env(**extra: str) -> dict[str, str]:
     return clean_env(**extra)
 
 
+@contextlib.contextmanager
+def scratch_with_own_keys(prefix: str) -> Iterator[tuple[Path, dict[str, str]]]:
+    """A scratch folder and a project environment whose config home (keys, trust file)
+    is a fresh one inside it, for this process too; both are gone afterwards.
+
+    Saving signs with the user's default key: a bench must neither use nor
+    create the real one.
+    """
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    config_home = tmp / "config"
+    config_home.mkdir()
+    old_home = os.environ.get("MODELYARD_CONFIG_HOME")
+    os.environ["MODELYARD_CONFIG_HOME"] = str(config_home)
+    try:
+        yield tmp, project_env(MODELYARD_CONFIG_HOME=str(config_home))
+    finally:
+        if old_home is None:
+            os.environ.pop("MODELYARD_CONFIG_HOME", None)
+        else:
+            os.environ["MODELYARD_CONFIG_HOME"] = old_home
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def mlflow_env(**extra: str) -> dict[str, str]:
     """Environment for a child running MLflow's python (no telemetry, quiet git)."""
     return clean_env(MLFLOW_DISABLE_TELEMETRY="true", GIT_PYTHON_REFRESH="quiet", **extra)

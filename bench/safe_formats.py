@@ -41,7 +41,6 @@ import os
 import shutil
 import statistics
 import subprocess
-import tempfile
 import textwrap
 import time
 from collections.abc import Sequence
@@ -57,9 +56,9 @@ from bench._util import (
     Summary,
     _progress,
     print_table,
-    project_env,
     project_python,
     ratios,
+    scratch_with_own_keys,
     write_results,
 )
 
@@ -283,23 +282,11 @@ def time_children(
 def main() -> None:
     """Save the models, time the children, print the tables, write the results."""
     runs = max(RUNS, RUNS_MIN)
-    tmp = Path(tempfile.mkdtemp(prefix="bench-safe-formats-"))
-    config_home = tmp / "config"
-    config_home.mkdir()
-    old_home = os.environ.get("MODELYARD_CONFIG_HOME")
-    os.environ["MODELYARD_CONFIG_HOME"] = str(config_home)
-    try:
+    with scratch_with_own_keys("bench-safe-formats-") as (tmp, env):
         saved = make_models(tmp / "models")
-        env = project_env(MODELYARD_CONFIG_HOME=str(config_home))
         load_before = os.getloadavg()
         children = time_children(saved, tmp, env, runs)
         load_after = os.getloadavg()
-    finally:
-        if old_home is None:
-            os.environ.pop("MODELYARD_CONFIG_HOME", None)
-        else:
-            os.environ["MODELYARD_CONFIG_HOME"] = old_home
-        shutil.rmtree(tmp, ignore_errors=True)
     report(saved, children, runs, (load_before, load_after))
 
 

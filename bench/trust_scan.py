@@ -36,10 +36,8 @@ import functools
 import inspect
 import json
 import os
-import shutil
 import statistics
 import subprocess
-import tempfile
 import textwrap
 import time
 from collections.abc import Callable, Sequence
@@ -56,8 +54,8 @@ from bench._util import (
     _progress,
     interleave,
     print_table,
-    project_env,
     project_python,
+    scratch_with_own_keys,
     verdict,
     write_results,
 )
@@ -320,24 +318,12 @@ def _scan_admit(policy: Callable[[], Any], scan: Callable[..., Any], s: Saved) -
 def main() -> None:
     """Save the models, time (a), (b) and (c), print the tables, write the results."""
     runs = max(RUNS, RUNS_MIN)
-    tmp = Path(tempfile.mkdtemp(prefix="bench-trust-scan-"))
-    config_home = tmp / "config"
-    config_home.mkdir()
-    old_home = os.environ.get("MODELYARD_CONFIG_HOME")
-    os.environ["MODELYARD_CONFIG_HOME"] = str(config_home)
-    try:
+    with scratch_with_own_keys("bench-trust-scan-") as (tmp, env):
         saved = make_models(tmp / "models")
-        env = project_env(MODELYARD_CONFIG_HOME=str(config_home))
         load_before = os.getloadavg()
         children = time_children(saved, env, runs)
         scans = time_scans(saved)
         load_after = os.getloadavg()
-    finally:
-        if old_home is None:
-            os.environ.pop("MODELYARD_CONFIG_HOME", None)
-        else:
-            os.environ["MODELYARD_CONFIG_HOME"] = old_home
-        shutil.rmtree(tmp, ignore_errors=True)
     report(saved, children, scans, runs, (load_before, load_after))
 
 
