@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pandas as pd
+from sklearn.linear_model import LinearRegression
 
 import modelyard
 from modelyard import registry
@@ -154,6 +155,36 @@ def test_an_alias_moved_to_an_untrusted_version_leaves_the_old_one_serving(
     r = httpx.post(f"{server.url}/invocations", json=BODY)
     assert r.status_code == 200
     assert r.headers["x-model-version"] == "1"
+
+
+def test_with_verify_required_an_alias_moved_to_an_unsigned_version_is_not_followed(
+    start_server: StartServer, yard: Yard, tmp_path: Path
+) -> None:
+    # both versions hold only allow-listed types; v2 carries no signature
+    frame = pd.DataFrame({"x": [1.0, 2.0]})
+    for sign, slope in ((True, 1.0), (False, 2.0)):
+        path = tmp_path / f"linear-{slope}"
+        model = LinearRegression().fit(frame, frame["x"] * slope)
+        modelyard.save_model(model, path, input_example=frame.head(1), sign=sign)
+        registry.register_model(path, "fraud")
+    registry.set_alias("fraud", "champion", 1)
+    server = start_server(
+        "models:/fraud@champion",
+        "--poll-interval",
+        "0.2",
+        "--verify",
+        "required",
+        env={"MODELYARD_URI": yard_uri(yard)},
+    )
+    first = httpx.get(f"{server.url}/health").json()["models"][0]
+    assert first["signature"]["state"] == "verified"
+    registry.set_alias("fraud", "champion", 2)
+    server.wait_for_log("version 2 failed to load")
+    (model,) = httpx.get(f"{server.url}/health").json()["models"]
+    assert model["version"] == "1"
+    assert "a trusted signature is required" in model["last_error"]
+    r = httpx.post(f"{server.url}/invocations", json=BODY)
+    assert (r.status_code, r.headers["x-model-version"]) == (200, "1")
 
 
 def test_a_pinned_version_is_not_polled(

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from modelyard.cli._output import friendly_errors
+from modelyard.cli._trust import load_trust_options, trust_input
 
 _FORMATS = ("csv", "parquet", "jsonl")
 
@@ -53,6 +54,7 @@ _FORMATS = ("csv", "parquet", "jsonl")
     help="local: this environment; uv: an environment built from the model's requirements.",
 )
 @click.option("--progress/--no-progress", default=None, help="Default: on a terminal only.")
+@load_trust_options
 @friendly_errors
 def predict(  # noqa: PLR0917 - one parameter per option
     model_uri: str,
@@ -69,6 +71,8 @@ def predict(  # noqa: PLR0917 - one parameter per option
     errors_file: str | None,
     env: str,
     progress: bool | None,
+    trust_entries: tuple[str, ...],
+    verify: str,
 ) -> None:
     """Score INPUT with a model and write OUTPUT, streaming in batches.
 
@@ -86,16 +90,21 @@ def predict(  # noqa: PLR0917 - one parameter per option
         on_error=on_error,
         errors_path=errors_file,
     )
+    trust = trust_input(trust_entries)
     with ExitStack() as stack:
         model: Any
         if env == "uv":
             from modelyard.isolation.isolated import IsolatedModel
 
-            model = stack.enter_context(IsolatedModel.start(model_uri, model_config=model_config))
+            model = stack.enter_context(
+                IsolatedModel.start(
+                    model_uri, model_config=model_config, trust=trust, verify=verify
+                )
+            )
         else:
             from modelyard.loading import load_model
 
-            model = load_model(model_uri, model_config=model_config)
+            model = load_model(model_uri, model_config=model_config, trust=trust, verify=verify)
         report = score_file(
             model,
             input_path,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from modelyard.cli._output import friendly_errors, setup_logging
+from modelyard.cli._trust import load_trust_options, trust_input
 
 
 @click.command()
@@ -85,6 +86,7 @@ from modelyard.cli._output import friendly_errors, setup_logging
     help="local: this environment; uv: each model in one built from its own requirements.",
 )
 @click.option("--no-access-log", is_flag=True, help="Do not write one line per request.")
+@load_trust_options
 @friendly_errors
 def serve(  # noqa: PLR0917 - click passes every option positionally by name
     uris: tuple[str, ...],
@@ -101,13 +103,18 @@ def serve(  # noqa: PLR0917 - click passes every option positionally by name
     env: str,
     env_manager: str,
     no_access_log: bool,
+    trust_entries: tuple[str, ...],
+    verify: str,
 ) -> None:
     """Serve models over HTTP: MLflow's /invocations and Open Inference Protocol v2.
 
     Several models are served side by side under their names (NAME=URI to pick
     one); the first, or --default, answers /invocations. models:/NAME@ALIAS and
     models:/NAME/latest are followed: a new version is loaded in the background
-    and swapped in without dropping a request.
+    and swapped in without dropping a request. A version the trust policy refuses
+    (--verify required and no trusted signature, a pickle global outside the
+    allow-list and --trust) is never loaded: at start the server does not start,
+    later the old version keeps serving and /health says why.
 
     \b
       modelyard serve models:/iris@champion
@@ -135,6 +142,8 @@ def serve(  # noqa: PLR0917 - click passes every option positionally by name
         env=env,
         env_manager=env_manager,
         access_log=not no_access_log,
+        trust=trust_input(trust_entries),
+        verify=verify,
         settings=settings,
     )
     try:

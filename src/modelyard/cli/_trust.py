@@ -3,10 +3,53 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
 from modelyard.cli._output import emit_json, emit_table, friendly_errors, json_option
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def load_trust_options(func: F) -> F:
+    """``--trust GLOBAL`` (repeatable, or ``all``) and ``--verify``: ``load_model``'s own."""
+    func = click.option(
+        "--verify",
+        type=click.Choice(["auto", "required", "off"]),
+        default="auto",
+        show_default=True,
+        help="Signatures: auto verifies what is signed; required refuses a model "
+        "no trusted key signed; off skips the check.",
+    )(func)
+    return click.option(
+        "--trust",
+        "trust_entries",
+        multiple=True,
+        metavar="GLOBAL",
+        help="Also allow this pickle global, e.g. mypkg.MyModel (repeatable); "
+        "'all' turns the allow-list off.",
+    )(func)
+
+
+def trust_input(entries: tuple[str, ...]) -> str | tuple[str, ...] | None:
+    """What ``--trust`` values mean as ``load_model(trust=)``; names are checked here."""
+    from modelyard.errors import ConfigError
+    from modelyard.trust.allowlist import parse_entry
+
+    if "all" in entries:
+        if len(entries) > 1:
+            raise click.BadParameter(
+                "'all' already allows every global: give it alone", param_hint="--trust"
+            )
+        return "all"
+    for entry in entries:
+        try:
+            parse_entry(entry)
+        except ConfigError as exc:
+            raise click.BadParameter(str(exc), param_hint="--trust") from None
+    return entries or None
 
 
 @click.group("trust")

@@ -30,6 +30,8 @@ def main() -> int:
             header["path"],
             model_config=header.get("model_config"),
             env=header.get("env") or "warn",
+            trust=header.get("trust"),
+            verify=header.get("verify") or "auto",
         )
     except Exception as exc:
         _wire.send(out, _error(exc))
@@ -41,6 +43,7 @@ def main() -> int:
             "flavor": model.flavor,
             "digest": model.digest,
             "environment": model.environment.to_dict(),
+            "trust": model.trust.to_dict() if model.trust is not None else None,
         },
     )
     while (message := _wire.receive(inp)) is not None:

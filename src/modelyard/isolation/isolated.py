@@ -29,6 +29,7 @@ from modelyard.isolation.envs import Env, _clean_env, ensure_env
 
 if TYPE_CHECKING:
     from modelyard.loading.resolve import ModelRef
+    from modelyard.trust.policy import LoadTrust, TrustInput
 
 _UNSET: Any = object()
 #: how much of a model process's stderr is kept for the error when it dies
@@ -51,6 +52,8 @@ class IsolatedModel:
         uri: str | None = None,
         ref: ModelRef | None = None,
         env_check: str = "warn",
+        trust: TrustInput = None,
+        verify: str = "auto",
     ) -> None:
         from modelyard.format.mlmodel import MLmodel
         from modelyard.format.signature import Signature
@@ -68,6 +71,13 @@ class IsolatedModel:
         self.alias: str | None = ref.alias if ref is not None else None
         self._config = read_config(model_config) if model_config is not None else None
         self._env_check = env_check
+        # a list for the JSON header; the child applies both before it unpickles anything
+        self._trust = trust if trust is None or isinstance(trust, str) else list(trust)
+        # "required" was enforced by start() with the yard's copy of the signature, which
+        # the child cannot see; the child still verifies what the directory holds
+        self._verify = "auto" if verify == "required" else verify
+        #: how the child trusted the model (its ``Model.trust``)
+        self.trust: LoadTrust | None = None
         self._example: Any = _UNSET
         self._lock = threading.Lock()
         self._closed = False
@@ -94,7 +104,13 @@ class IsolatedModel:
         # version dropped after an alias moved is released by the last request using it.
         self._stop = weakref.finalize(self, _stop, self._proc, self._stderr)
         try:
-            header = {"path": str(self.path), "model_config": self._config, "env": self._env_check}
+            header = {
+                "path": str(self.path),
+                "model_config": self._config,
+                "env": self._env_check,
+                "trust": self._trust,
+                "verify": self._verify,
+            }
             reply = self._exchange(header)[0]
         except BaseException:
             self._stop()
@@ -103,6 +119,12 @@ class IsolatedModel:
         self.digest: str = reply["digest"]
         #: the environment report from inside the child (should be all ok)
         self.environment: dict[str, Any] = reply["environment"]
+        if reply.get("trust"):
+            from modelyard.trust.policy import LoadTrust
+
+            facts = dict(reply["trust"])
+            facts["entries"] = tuple(facts.get("entries") or ())
+            self.trust = LoadTrust(**facts)
 
     @classmethod
     def start(
@@ -112,19 +134,33 @@ class IsolatedModel:
         model_config: Mapping[str, Any] | str | None = None,
         env_root: Path | None = None,
         env_check: str = "warn",
+        trust: TrustInput = None,
+        verify: str = "auto",
     ) -> IsolatedModel:
         """Resolve and fetch ``uri``, get its environment (building it once), start the model.
 
-        ``env_check`` is the environment check inside the child, as ``load_model(env=)``.
+        ``env_check`` is the environment check inside the child, as ``load_model(env=)``;
+        ``trust`` and ``verify`` are ``load_model``'s, applied there too. A model that
+        ``verify`` refuses is refused here, before its environment is built.
         """
+        from modelyard.loading import signature_status
         from modelyard.loading.fetch import fetch
         from modelyard.loading.resolve import resolve
 
         ref = resolve(uri)
         local = fetch(ref)
+        # the child sees only the directory; the yard's copy of the signature is checked here
+        signature_status(local, verify=verify)
         env = ensure_env(local.path, root=env_root)
         return cls(
-            local.path, env, model_config=model_config, uri=ref.uri, ref=ref, env_check=env_check
+            local.path,
+            env,
+            model_config=model_config,
+            uri=ref.uri,
+            ref=ref,
+            env_check=env_check,
+            trust=trust,
+            verify=verify,
         )
 
     @property

@@ -44,6 +44,10 @@ class ServeOptions:
     #: "local": this environment; "uv": each model in one built from its requirements
     env_manager: str = "local"
     access_log: bool = True
+    #: extra globals to allow, or "all" (``load_model(trust=)``)
+    trust: str | tuple[str, ...] | None = None
+    #: "auto", "required" or "off" (``load_model(verify=)``)
+    verify: str = "auto"
     settings: AppSettings = field(default_factory=AppSettings)
 
 
@@ -94,6 +98,8 @@ def _load(uri: str, name: str, options: ServeOptions) -> Loaded:
         model_config=options.model_config,
         env=options.env,
         env_manager=options.env_manager,
+        trust=options.trust,
+        verify=options.verify,
     )
 
 

@@ -23,6 +23,7 @@ from modelyard.serving.runner import Timing
 if TYPE_CHECKING:
     from modelyard.format.mlmodel import MLmodel
     from modelyard.format.signature import Signature
+    from modelyard.trust.policy import LoadTrust, TrustInput
 
 __all__ = ["Loaded", "ModelSlot", "ServedModel", "load_served", "served_name"]
 
@@ -52,6 +53,8 @@ class ServedModel(Protocol):
     def signature(self) -> Signature | None: ...
     @property
     def input_example(self) -> Any: ...
+    @property
+    def trust(self) -> LoadTrust | None: ...
     def predict(self, data: Any, params: Mapping[str, Any] | None = None) -> Any: ...
 
 
@@ -93,6 +96,7 @@ class Loaded:
             "flavor": self.flavor,
             "uri": self.model.uri,
             "load_seconds": round(self.load_seconds, 3),
+            "signature": _signature_fact(self.model.trust),
         }
 
 
@@ -131,24 +135,29 @@ def load_served(
     env: str = "warn",
     env_manager: str = "local",
     warm_up: bool = True,
+    trust: TrustInput = None,
+    verify: str = "auto",
 ) -> Loaded:
     """Load ``uri`` and warm it up with its saved input example.
 
     ``env_manager="uv"`` runs the model in an environment built from its own
     requirements (see :mod:`modelyard.isolation.envs`), behind a pipe. A warm-up that
     raises is a failed load: a version that cannot score its own example is not
-    put in front of traffic.
+    put in front of traffic. ``trust`` and ``verify`` are :func:`~modelyard.load_model`'s:
+    a version they refuse is never loaded, so it never serves.
     """
     start = time.perf_counter()
     model: ServedModel
     if env_manager == "uv":
         from modelyard.isolation.isolated import IsolatedModel
 
-        model = IsolatedModel.start(uri, model_config=model_config, env_check=env)
+        model = IsolatedModel.start(
+            uri, model_config=model_config, env_check=env, trust=trust, verify=verify
+        )
     elif env_manager == "local":
         from modelyard.loading import load_model
 
-        model = load_model(uri, model_config=model_config, env=env)
+        model = load_model(uri, model_config=model_config, env=env, trust=trust, verify=verify)
     else:
         raise ValueError(f"unknown environment manager {env_manager!r}: use 'local' or 'uv'")
     loaded_at = time.perf_counter()
@@ -191,6 +200,15 @@ def warm_up_model(model: ServedModel, name: str) -> Timing:
     model.predict(example, params)
     log.debug("warm-up of %s took %.1f ms", name, (t1 - t0) * 1000)
     return Timing(time.perf_counter() - t1, time.thread_time() - c1)
+
+
+def _signature_fact(trust: LoadTrust | None) -> dict[str, Any] | None:
+    if trust is None:
+        return None
+    fact: dict[str, Any] = {"state": trust.signature}
+    if trust.signer or trust.key_id:
+        fact |= {"signer": trust.signer, "key_id": trust.key_id}
+    return fact
 
 
 def _short(digest: str) -> str:
