@@ -20,6 +20,7 @@ from modelyard.cli._runs import runs_group
 from modelyard.cli._serve import serve
 from modelyard.cli._server import audit_command, permission_group, server_group, token_group
 from modelyard.cli._sign import sign, verify
+from modelyard.cli._signing import signing_group
 from modelyard.cli._trust import trust_group
 
 
@@ -46,3 +47,4 @@ main.add_command(trust_group)
 main.add_command(keys_group)
 main.add_command(sign)
 main.add_command(verify)
+main.add_command(signing_group)

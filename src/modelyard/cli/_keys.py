@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from modelyard.cli._output import emit_json, emit_table, friendly_errors, json_option
+
+if TYPE_CHECKING:
+    from modelyard.trust.keys import PublicKey
 
 
 @click.group("keys")
@@ -99,21 +102,9 @@ def keys_trust(source: str, label: str | None) -> None:
 
     Anything the key signs verifies here from now on, unless it is revoked.
     """
-    from modelyard.errors import SignatureError
-    from modelyard.trust.keys import PublicKey, trust_key
+    from modelyard.trust.keys import trust_key
 
-    if source == "-":
-        pem, default_label = sys.stdin.read(), None
-    elif source.lstrip().startswith("-----BEGIN"):
-        pem, default_label = source, None
-    else:
-        file = Path(source)
-        try:
-            pem = file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise SignatureError(f"cannot read public key {source!r}: {exc}") from None
-        default_label = file.stem
-    public = PublicKey.from_pem(pem, source=source if default_label else "public key")
+    public, default_label = read_public_key(source)
     chosen = label or default_label or public.key_id[:19]
     trusted = trust_key(public, chosen)
     click.echo(f"trusted {public.algorithm} key {trusted.key_id} as {chosen!r}")
@@ -134,3 +125,22 @@ def keys_revoke(key_id: str) -> None:
             "to get a new one",
             err=True,
         )
+
+
+def read_public_key(source: str) -> tuple[PublicKey, str | None]:
+    """A public key from a PEM file, ``-`` (stdin) or the PEM text; and the file's stem."""
+    from modelyard.errors import SignatureError
+    from modelyard.trust.keys import PublicKey
+
+    if source == "-":
+        pem, default_label = sys.stdin.read(), None
+    elif source.lstrip().startswith("-----BEGIN"):
+        pem, default_label = source, None
+    else:
+        file = Path(source)
+        try:
+            pem = file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SignatureError(f"cannot read public key {source!r}: {exc}") from None
+        default_label = file.stem
+    return PublicKey.from_pem(pem, source=source if default_label else "public key"), default_label
