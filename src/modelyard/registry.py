@@ -16,11 +16,18 @@ copies it in first, and the recorded ``source`` is a yard URI (``runs:/...``,
 from __future__ import annotations
 
 import datetime as _dt
+import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from modelyard.errors import AliasNotFound, ArtifactNotFound, MLmodelNotFound, ModelNotFound
+from modelyard.errors import (
+    AliasNotFound,
+    ArtifactNotFound,
+    MLmodelNotFound,
+    ModelNotFound,
+    ModelyardError,
+)
 from modelyard.store.entities import AliasChange, ModelVersion, RegisteredModel, to_millis
 from modelyard.uri import ModelsURI, PathURI, RunsURI, parse_uri, validate_alias, validate_name
 from modelyard.yard import Yard, get_yard
@@ -31,7 +38,7 @@ if TYPE_CHECKING:
     from modelyard.format.content import FileEntry
     from modelyard.store import MetadataStore
     from modelyard.trust.admission import SigningPolicy
-    from modelyard.trust.keys import PublicKey
+    from modelyard.trust.keys import PublicKey, SigningKey
 
 __all__ = [
     "create_registered_model",
@@ -58,6 +65,8 @@ __all__ = [
     "update_model_version",
     "update_registered_model",
 ]
+
+logger = logging.getLogger("modelyard")
 
 _MLMODEL = "MLmodel"
 
@@ -314,16 +323,24 @@ def delete_model_version_tag(name: str, version: int | str, key: str) -> None:
 # -- aliases ----------------------------------------------------------------------------
 
 
-def set_alias(name: str, alias: str, version: int | str) -> None:
+def set_alias(
+    name: str, alias: str, version: int | str, *, sign: bool | str | SigningKey | None = None
+) -> None:
     """Point ``alias`` at ``version`` of ``name`` (moving it if it exists), atomically.
 
-    Every move is recorded with who and when: see :func:`get_alias_history`.
+    Every move is recorded with who and when: see :func:`get_alias_history`. The
+    move is also a signed record (:mod:`modelyard.trust.alias_records`) made with
+    your default key, as ``save_model`` signs: loaders that trust the key refuse
+    an older record of the alias than one they have seen. ``sign=False`` moves it
+    unsigned (refused where the model requires signatures), a key name or
+    :class:`~modelyard.trust.keys.SigningKey` signs with that key.
 
     >>> set_alias("fraud", "champion", 7)  # doctest: +SKIP
     """
-    get_yard().metadata.set_alias(
-        validate_name(name), validate_alias(alias), _version(version), user=current_user()
-    )
+    name, alias, number = validate_name(name), validate_alias(alias), _version(version)
+    store = get_yard().metadata
+    record = _alias_record(store, name, alias, number, sign)
+    store.set_alias(name, alias, number, user=current_user(), record=record)
 
 
 def delete_alias(name: str, alias: str) -> None:
@@ -403,6 +420,47 @@ def revoke_signer(key_id: str) -> SigningPolicy:
 
 
 # -- helpers ------------------------------------------------------------------------------
+
+
+def _alias_record(
+    store: MetadataStore,
+    name: str,
+    alias: str,
+    version: int,
+    sign: bool | str | SigningKey | None,
+) -> str | None:
+    """The signed record of moving ``name@alias`` to ``version``, or ``None`` (unsigned)."""
+    if sign is False:
+        return None
+    from modelyard.trust.keys import SigningKey, default_key, load_signing_key
+
+    try:
+        if isinstance(sign, SigningKey):
+            key: SigningKey | None = sign
+        elif isinstance(sign, str):
+            key = load_signing_key(sign)
+        else:
+            key = default_key(create=True)
+    except (ModelyardError, OSError) as exc:
+        if sign is not None:
+            raise
+        # as save_model: signing by default must not cost anyone a move they could make
+        logger.warning("moving @%s of %r unsigned: no signing key (%s)", alias, name, exc)
+        return None
+    position = store.alias_sequence(name, alias)
+    if key is None or position.yard_id is None:  # a yard that keeps no records
+        return None
+    from modelyard.trust.alias_records import AliasRecord, sign_record
+
+    record = AliasRecord.now(
+        yard=position.yard_id,
+        model=name,
+        alias=alias,
+        version=version,
+        digest=store.resolve(name, version=version).digest,
+        sequence=position.sequence + 1,
+    )
+    return sign_record(record, key).to_json()
 
 
 def _check_signed(

@@ -220,6 +220,10 @@ TABLE: dict[tuple[str, str], tuple[Request, dict[str, int]]] = {
         fixed(M + "/aliases/champion/history"),
         model("read", 200),
     ),
+    ("GET", P + "/models/{name}/aliases/{alias}/sequence"): (
+        fixed(M + "/aliases/champion/sequence"),
+        model("read", 200),
+    ),
     ("PUT", P + "/models/{name}/protected-aliases/{alias}"): (
         fixed(M + "/protected-aliases/staging"),
         model("manage", 204),

@@ -147,7 +147,7 @@ class IsolatedModel:
         from modelyard.loading.fetch import fetch
         from modelyard.loading.resolve import resolve
 
-        ref = resolve(uri)
+        ref = resolve(uri, verify=verify)
         local = fetch(ref)
         # the child sees only the directory; the yard's copy of the signature is checked here
         signature_status(local, verify=verify)

@@ -55,13 +55,14 @@ def load_model(
 
     ``verify`` decides what signatures do: ``"auto"`` verifies what is signed
     (a broken or revoked signature raises), ``"required"`` refuses a model
-    not signed by a trusted key, ``"off"`` skips the check. The outcome is on
-    ``Model.trust``.
+    not signed by a trusted key, ``"off"`` skips the check. An ``@alias``'s
+    signed move record is checked the same way, and one older than this machine
+    has seen is refused (:class:`RollbackRefused`). The outcome is on ``Model.trust``.
 
     >>> model = load_model("./iris-model")  # doctest: +SKIP
     >>> model.predict(df)                    # doctest: +SKIP
     """
-    ref = resolve(uri, in_yard=yard)
+    ref = resolve(uri, in_yard=yard, verify=verify)
     local = fetch(ref)
     mlmodel = MLmodel.read(local.path)
     report = check(local.path, mlmodel)
@@ -89,7 +90,7 @@ def load_model(
         model_config=config,
         environment=report,
         ref=ref,
-        trust=trust_policy.LoadTrust.of(policy, signed),
+        trust=trust_policy.LoadTrust.of(policy, signed, alias=ref.alias_check),
     )
 
 

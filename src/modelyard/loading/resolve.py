@@ -19,6 +19,7 @@ from modelyard.uri import ModelsURI, ModelURI, PathURI, RunsURI, parse_uri
 
 if TYPE_CHECKING:
     from modelyard.format.content import ContentManifest
+    from modelyard.trust.alias_records import AliasCheck
     from modelyard.yard import Yard
 
 
@@ -40,15 +41,23 @@ class ModelRef:
     yard: Yard | None = field(default=None, compare=False, repr=False)
     #: the file list, when resolving already had it (runs:/ paths, models:/ sub-paths)
     manifest: ContentManifest | None = field(default=None, compare=False, repr=False)
+    #: for ``@alias``: how the alias's signed record checked out
+    alias_check: AliasCheck | None = field(default=None, compare=False, repr=False)
 
 
 def resolve(
-    uri: str | os.PathLike[str], *, in_yard: str | os.PathLike[str] | Yard | None = None
+    uri: str | os.PathLike[str],
+    *,
+    in_yard: str | os.PathLike[str] | Yard | None = None,
+    verify: str = "auto",
 ) -> ModelRef:
     """Resolve ``uri``; anything missing is a :class:`ModelNotFound` naming what and why.
 
     Registry and run references are looked up in ``in_yard`` (a yard URI or :class:`Yard`),
-    else in the yard in use (:func:`~modelyard.yard.get_yard`).
+    else in the yard in use (:func:`~modelyard.yard.get_yard`). For ``@alias`` the
+    alias's signed record is checked as ``verify`` says (``load_model``'s modes; see
+    :func:`modelyard.trust.alias_records.check_resolved`): an answer older than one
+    this machine has seen is a :class:`RollbackRefused`.
 
     >>> resolve("models:/fraud@champion").version  # doctest: +SKIP
     7
@@ -80,6 +89,19 @@ def resolve(
                 owner = f"models:/{found.name}/{found.version}"
                 raise ArtifactNotFound(owner, target.subpath, uri=text)
             digest = manifest.digest
+        alias_check = None
+        if target.alias is not None and (found.alias_record is not None or verify == "required"):
+            from modelyard.trust.alias_records import check_resolved
+
+            alias_check = check_resolved(
+                yard_id=found.yard_id,
+                model=found.name,
+                alias=target.alias,
+                version=found.version,
+                digest=found.digest,
+                record=found.alias_record,
+                verify=verify,
+            )
         return ModelRef(
             uri=text,
             target=target,
@@ -90,6 +112,7 @@ def resolve(
             run_id=found.run_id,
             yard=yard,
             manifest=manifest,
+            alias_check=alias_check,
         )
     if isinstance(target, RunsURI):
         from modelyard.store.trees import run_tree

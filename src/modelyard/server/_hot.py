@@ -34,27 +34,31 @@ _PATH = re.compile(rf"^{re.escape(API_PREFIX)}/models/([^/]+)/resolve$")
 
 _SELECT = """
 SELECT u.role, t.expires_at, t.last_used_at, g.permission,
-       m.name AS model, v.version, v.digest, v.run_id
+       m.name AS model, v.version, v.digest, v.run_id, {record}
 FROM tokens t
 JOIN users u ON u.user_id = t.user_id
 LEFT JOIN registered_models m ON m.name = :name
 LEFT JOIN model_grants g ON g.model_id = m.model_id AND g.user_id = t.user_id
 """
+_NO_RECORD = "NULL AS record, NULL AS yard_id"
 _WHERE = " WHERE t.token_hash = :hash AND t.revoked_at IS NULL AND NOT u.disabled"
 _BY = {
+    # an alias's answer carries its signed record and the yard's id (alias_records)
     "alias": sa.text(
-        _SELECT
+        _SELECT.format(record="r.record, ys.value AS yard_id")
         + "LEFT JOIN model_aliases a ON a.model_id = m.model_id AND a.alias = :alias "
-        + "LEFT JOIN model_versions v ON v.model_id = m.model_id AND v.version = a.version"
+        + "LEFT JOIN model_versions v ON v.model_id = m.model_id AND v.version = a.version "
+        + "LEFT JOIN alias_records r ON r.model_name = m.name AND r.alias = :alias "
+        + "LEFT JOIN yard_settings ys ON ys.name = 'yard_id' AND r.record IS NOT NULL"
         + _WHERE
     ),
     "version": sa.text(
-        _SELECT
+        _SELECT.format(record=_NO_RECORD)
         + "LEFT JOIN model_versions v ON v.model_id = m.model_id AND v.version = :version"
         + _WHERE
     ),
     "latest": sa.text(
-        _SELECT
+        _SELECT.format(record=_NO_RECORD)
         + "LEFT JOIN model_versions v ON v.model_id = m.model_id AND v.version = "
         + "(SELECT max(x.version) FROM model_versions x WHERE x.model_id = m.model_id)"
         + _WHERE
@@ -122,5 +126,12 @@ def resolve(state: ServerState, asked: dict[str, Any]) -> bytes | None:
     if row.role != "admin" and row.permission == "none":
         return None
     return msgspec.json.encode(
-        ResolvedOut(name=row.model, version=int(row.version), digest=row.digest, run_id=row.run_id)
+        ResolvedOut(
+            name=row.model,
+            version=int(row.version),
+            digest=row.digest,
+            run_id=row.run_id,
+            alias_record=row.record,
+            yard_id=row.yard_id,
+        )
     )

@@ -72,6 +72,13 @@ class ResolveQuery(Strict, kw_only=True):
 
 class SetAlias(Strict, kw_only=True):
     version: int
+    #: the move's signed alias record (a DSSE envelope's JSON), checked by the store
+    record: str | None = None
+
+
+class AliasSequenceOut(Out, kw_only=True):
+    yard_id: str | None = None
+    sequence: int = 0
 
 
 class ModelPage(Out, kw_only=True):
@@ -305,7 +312,9 @@ def set_alias(call: Call) -> None:
         raise ApiError(400, "invalid_value", "version must be a positive integer", field="version")
     _check_unprotected(call, name, alias, "moving")
     old = _current(call, name, alias)
-    call.state.metadata.set_alias(name, alias, body.version, user=call.user.name)
+    call.state.metadata.set_alias(
+        name, alias, body.version, user=call.user.name, record=body.record
+    )
     if old != body.version:
         call.audit("alias.set", f"models:/{name}@{alias}", **{"from": old, "to": body.version})
 
@@ -317,6 +326,12 @@ def delete_alias(call: Call) -> None:
     old = _current(call, name, alias)
     call.state.metadata.delete_alias(name, alias, user=call.user.name)
     call.audit("alias.delete", f"models:/{name}@{alias}", **{"from": old, "to": None})
+
+
+def alias_sequence(call: Call) -> AliasSequenceOut:
+    """The yard's id and the sequence of the alias's last move, to sign the next one."""
+    found = call.state.metadata.alias_sequence(call.path["name"], call.path["alias"])
+    return AliasSequenceOut(yard_id=found.yard_id, sequence=found.sequence)
 
 
 def alias_history(call: Call) -> History:
@@ -560,6 +575,7 @@ ROUTES = [
     _route(A, set_alias, "PUT", on_model("edit"), body=SetAlias),
     _route(A, delete_alias, "DELETE", on_model("edit")),
     _route(A + "/history", alias_history, "GET", on_model("read"), response=History),
+    _route(A + "/sequence", alias_sequence, "GET", on_model("read"), response=AliasSequenceOut),
     _route(M + "/protected-aliases/{alias}", protect_alias, "PUT", on_model("manage")),
     _route(M + "/protected-aliases/{alias}", unprotect_alias, "DELETE", on_model("manage")),
 ]

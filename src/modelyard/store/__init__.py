@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from modelyard.format.content import FileEntry
     from modelyard.store.entities import (
         AliasChange,
+        AliasSequence,
         Experiment,
         Metric,
         ModelVersion,
@@ -276,8 +277,25 @@ class MetadataStore(Protocol):
         """Remove a tag from a version (no error if absent)."""
         ...
 
-    def set_alias(self, name: str, alias: str, version: int, *, user: str | None = None) -> None:
-        """Point ``alias`` at ``version`` (one atomic statement) and record the move."""
+    def set_alias(
+        self,
+        name: str,
+        alias: str,
+        version: int,
+        *,
+        user: str | None = None,
+        record: str | None = None,
+    ) -> None:
+        """Point ``alias`` at ``version`` (one atomic statement) and record the move.
+
+        ``record`` is the move's signed alias record (the JSON of a DSSE envelope,
+        :mod:`modelyard.trust.alias_records`): it must name this yard, model, alias and
+        version with the next sequence; a model that requires signatures needs one.
+        """
+        ...
+
+    def alias_sequence(self, name: str, alias: str) -> AliasSequence:
+        """The yard's id and the sequence of ``alias``'s last move (for the next record)."""
         ...
 
     def delete_alias(self, name: str, alias: str, *, user: str | None = None) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 __all__ = [
     "AliasChange",
+    "AliasSequence",
     "Experiment",
     "Metric",
     "ModelVersion",
@@ -135,6 +136,21 @@ class ResolvedVersion:
     version: int
     digest: str
     run_id: str | None
+    #: for an alias: the signed record of its last move (a DSSE envelope's JSON), if any
+    alias_record: str | None = None
+    #: the yard's own id, which alias records name
+    yard_id: str | None = None
+
+
+@dataclass(frozen=True)
+class AliasSequence:
+    """Where an alias's moves stand: the yard's id and the last move's sequence (0: none).
+
+    A signed move must carry the next sequence; see :mod:`modelyard.trust.alias_records`.
+    """
+
+    yard_id: str | None
+    sequence: int
 
 
 @dataclass(frozen=True)

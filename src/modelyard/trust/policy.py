@@ -161,10 +161,15 @@ class LoadTrust:
     allow_all: bool = False
     #: globals the caller trusted for this load
     entries: tuple[str, ...] = ()
+    #: for ``@alias``: the alias record's state ("verified", "unsigned", "untrusted", "off")
+    alias_record: str | None = None
+    #: the verified record's sequence (this machine refuses older ones from now on)
+    alias_sequence: int | None = None
 
     @classmethod
-    def of(cls, policy: TrustPolicy, status: Any) -> LoadTrust:
-        """From the load's policy and its :class:`~modelyard.trust.signing.SignatureStatus`."""
+    def of(cls, policy: TrustPolicy, status: Any, *, alias: Any = None) -> LoadTrust:
+        """From the load's policy, its :class:`~modelyard.trust.signing.SignatureStatus`
+        and, for an alias, its :class:`~modelyard.trust.alias_records.AliasCheck`."""
         return cls(
             signature=status.state,
             key_id=status.key_id,
@@ -172,6 +177,8 @@ class LoadTrust:
             reason=status.reason,
             allow_all=policy.allow_all,
             entries=policy.entries,
+            alias_record=alias.state if alias is not None else None,
+            alias_sequence=alias.sequence if alias is not None else None,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -183,6 +190,8 @@ class LoadTrust:
             "reason": self.reason,
             "allow_all": self.allow_all,
             "entries": list(self.entries),
+            "alias_record": self.alias_record,
+            "alias_sequence": self.alias_sequence,
         }
 
 

@@ -74,12 +74,14 @@ __all__ = [
     "SIGNATURE_FILE",
     "STATEMENT_TYPE",
     "SignatureStatus",
+    "UnknownSigner",
     "Verified",
     "VerifyMode",
     "check_signature",
     "read_signature_file",
     "sign_directory",
     "sign_manifest",
+    "trusted_signers",
     "verify_directory",
     "verify_envelope",
 ]
@@ -264,7 +266,7 @@ def verify_envelope(
     """
     root = Path(path) if path is not None else None
     outcome = _assess(envelope, manifest, store, path=root, source="signature")
-    if isinstance(outcome, _Unknown):
+    if isinstance(outcome, UnknownSigner):
         raise outcome.error()
     return outcome
 
@@ -353,7 +355,7 @@ def verify_directory(
     fresh = ContentManifest.build(root)
     resolved = store if store is not None else TrustStore.load()
     outcome = _first_verified(candidates, fresh, resolved, root, from_file=found is not None)
-    if isinstance(outcome, _Unknown):
+    if isinstance(outcome, UnknownSigner):
         raise outcome.error()
     recorded = ContentManifest.read(root)
     if recorded is not None and recorded != fresh:
@@ -374,7 +376,7 @@ class _Statement:
 
 
 @dataclass(frozen=True)
-class _Unknown:
+class UnknownSigner:
     """Signed only by keys the store does not know: nothing could be verified."""
 
     key_id: str
@@ -395,10 +397,10 @@ def _first_verified(
     root: Path,
     *,
     from_file: bool,
-) -> Verified | _Unknown:
+) -> Verified | UnknownSigner:
     """The first envelope that verifies; else the first failure is raised, and only
     when every envelope is by unknown keys alone is that the answer."""
-    unknown: _Unknown | None = None
+    unknown: UnknownSigner | None = None
     failure: SignatureError | None = None
     for i, envelope in enumerate(candidates):
         source = SIGNATURE_FILE if from_file and i == 0 else f"signature {i + 1}"
@@ -424,12 +426,41 @@ def _assess(
     *,
     path: Path | None,
     source: str,
-) -> Verified | _Unknown:
+) -> Verified | UnknownSigner:
     where = str(path) if path is not None else "the model"
     claim = _parse_statement(envelope, source=source)
     if claim.manifest != manifest:
         file, problem = _difference(claim.manifest, manifest)
         raise TamperedModel(where, file, problem)
+    signers = trusted_signers(envelope, store, source=source, where=where, path=path)
+    if isinstance(signers, UnknownSigner):
+        return signers
+    first = signers[0]
+    return Verified(
+        key_id=first.key_id,
+        label=first.label,
+        algorithm=first.public_key.algorithm,
+        digest=manifest.digest,
+        created_at=claim.created_at,
+        name=claim.name,
+        key_ids=tuple(k.key_id for k in signers),
+    )
+
+
+def trusted_signers(
+    envelope: Envelope,
+    store: TrustStore,
+    *,
+    source: str,
+    where: str,
+    path: Path | None = None,
+) -> tuple[TrustedKey, ...] | UnknownSigner:
+    """The distinct trusted keys whose signature over ``envelope`` verifies, at least
+    ``store.threshold`` of them; :class:`UnknownSigner` when only unknown keys signed.
+
+    A signature by a trusted key that does not verify, too few trusted keys, or
+    a revoked key raises (:class:`SignatureError`, :class:`UntrustedKey`).
+    """
     signed = envelope.signed_bytes()
     good: dict[str, TrustedKey] = {}
     bad: list[str] = []
@@ -449,16 +480,7 @@ def _assess(
         else:
             bad.append(sig.keyid)
     if len(good) >= store.threshold:
-        first = next(iter(good.values()))
-        return Verified(
-            key_id=first.key_id,
-            label=first.label,
-            algorithm=first.public_key.algorithm,
-            digest=manifest.digest,
-            created_at=claim.created_at,
-            name=claim.name,
-            key_ids=tuple(good),
-        )
+        return tuple(good.values())
     if bad:
         raise SignatureError(
             f"{source} of {where!r}: the signature by trusted key {bad[0]} does not verify "
@@ -474,7 +496,7 @@ def _assess(
     if revoked:
         raise UntrustedKey(revoked[0], "was revoked", path=path)
     if unknown:
-        return _Unknown(unknown[0], str(path) if path is not None else None)
+        return UnknownSigner(unknown[0], str(path) if path is not None else None)
     raise SignatureError(f"{source} of {where!r} holds no signature", path=path)
 
 

@@ -44,6 +44,7 @@ from modelyard.errors import (
 from modelyard.store import BlobInfo, Stores, StoreSpec
 from modelyard.store.entities import (
     AliasChange,
+    AliasSequence,
     Experiment,
     Metric,
     ModelVersion,
@@ -357,9 +358,21 @@ class MlflowMetadataStore:
         """Refused: read-only."""
         self._refuse(f"untag {name} version {version}")
 
-    def set_alias(self, name: str, alias: str, version: int, *, user: str | None = None) -> None:
+    def set_alias(
+        self,
+        name: str,
+        alias: str,
+        version: int,
+        *,
+        user: str | None = None,
+        record: str | None = None,
+    ) -> None:
         """Refused: read-only."""
         self._refuse(f"set alias {name}@{alias}")
+
+    def alias_sequence(self, name: str, alias: str) -> AliasSequence:
+        """None: MLflow's store keeps no alias records (``yard_id`` is ``None``)."""
+        return AliasSequence(None, 0)
 
     def delete_alias(self, name: str, alias: str, *, user: str | None = None) -> None:
         """Refused: read-only."""

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from modelyard.format.content import FileEntry
 from modelyard.store.entities import (
     AliasChange,
+    AliasSequence,
     Experiment,
     Metric,
     ModelVersion,
@@ -246,11 +247,25 @@ class RestMetadataStore:
         """Remove a tag from a version."""
         self.session.api("DELETE", f"/models/{seg(name)}/versions/{version}/tags/{seg(key)}")
 
-    def set_alias(self, name: str, alias: str, version: int, *, user: str | None = None) -> None:
+    def set_alias(
+        self,
+        name: str,
+        alias: str,
+        version: int,
+        *,
+        user: str | None = None,
+        record: str | None = None,
+    ) -> None:
         """Point an alias at a version (the server records who moved it)."""
-        self.session.api(
-            "PUT", f"/models/{seg(name)}/aliases/{seg(alias)}", json={"version": version}
-        )
+        body: dict[str, Any] = {"version": version}
+        if record is not None:
+            body["record"] = record
+        self.session.api("PUT", f"/models/{seg(name)}/aliases/{seg(alias)}", json=body)
+
+    def alias_sequence(self, name: str, alias: str) -> AliasSequence:
+        """The yard's id and the sequence of the alias's last move."""
+        found = self.session.api("GET", f"/models/{seg(name)}/aliases/{seg(alias)}/sequence")
+        return AliasSequence(found.get("yard_id"), int(found.get("sequence") or 0))
 
     def delete_alias(self, name: str, alias: str, *, user: str | None = None) -> None:
         """Remove an alias."""

@@ -96,6 +96,8 @@ class ResolvedOut(Out, kw_only=True):
     version: int
     digest: str
     run_id: str | None = None
+    alias_record: str | None = None
+    yard_id: str | None = None
 
 
 class AliasChangeOut(Out, kw_only=True):
@@ -317,6 +319,10 @@ _ERRORS: dict[str, tuple[type[errors.ModelyardError], int]] = {
     "model_format_error": (errors.ModelFormatError, 400),
     # the yard's signing policy refused a version or an alias move: not the caller's role
     "signature_required": (errors.SignatureRequired, 403),
+    # a signed record (an alias move) by a key the yard does not accept, or one that is
+    # malformed, foreign or used already
+    "untrusted_key": (errors.UntrustedKey, 403),
+    "bad_signature": (errors.SignatureError, 400),
 }
 
 
@@ -426,6 +432,14 @@ def error_info(exc: errors.ModelyardError) -> ErrorInfo:
         return ErrorInfo(code="model_format_error", message=str(exc))
     if isinstance(exc, e.SignatureRequired):
         return ErrorInfo(code="signature_required", message=str(exc))
+    if isinstance(exc, e.UntrustedKey):
+        return ErrorInfo(
+            code="untrusted_key",
+            message=str(exc),
+            detail={"key_id": exc.key_id, "reason": exc.reason},
+        )
+    if isinstance(exc, e.SignatureError):
+        return ErrorInfo(code="bad_signature", message=str(exc))
     raise TypeError(f"no wire form for {type(exc).__name__}")
 
 
@@ -505,6 +519,10 @@ def rebuild(info: ErrorInfo) -> errors.ModelyardError | None:
             return e.ModelFormatError(info.message)
         if code == "signature_required":
             return e.SignatureRequired(info.message)
+        if code == "untrusted_key":
+            return e.UntrustedKey(str(d["key_id"]), str(d["reason"]))
+        if code == "bad_signature":
+            return e.SignatureError(info.message)
     except (KeyError, TypeError, ValueError):
         return None
     return None

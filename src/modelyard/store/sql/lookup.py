@@ -21,15 +21,20 @@ from modelyard.store.sql.revision import SCHEMA_REVISION
 __all__ = ["lookup", "sqlite_file"]
 
 _BASE = (
-    "SELECT m.name, v.version, v.digest, v.run_id "
+    "SELECT m.name, v.version, v.digest, v.run_id, {record} "
     "FROM registered_models AS m JOIN model_versions AS v ON v.model_id = m.model_id "
 )
+# an alias's answer carries its signed record and the yard's id (alias_records)
 _BY_ALIAS = (
-    _BASE + "JOIN model_aliases AS a ON a.model_id = v.model_id AND a.version = v.version "
+    _BASE.format(record="r.record, ys.value")
+    + "JOIN model_aliases AS a ON a.model_id = v.model_id AND a.version = v.version "
+    "LEFT JOIN alias_records AS r ON r.model_name = m.name AND r.alias = a.alias "
+    "LEFT JOIN yard_settings AS ys ON ys.name = 'yard_id' AND r.record IS NOT NULL "
     "WHERE m.name = ? AND a.alias = ?"
 )
-_BY_VERSION = _BASE + "WHERE m.name = ? AND v.version = ?"
-_LATEST = _BASE + "WHERE m.name = ? ORDER BY v.version DESC LIMIT 1"
+_NO_RECORD = _BASE.format(record="NULL, NULL")
+_BY_VERSION = _NO_RECORD + "WHERE m.name = ? AND v.version = ?"
+_LATEST = _NO_RECORD + "WHERE m.name = ? ORDER BY v.version DESC LIMIT 1"
 _TIMEOUT_S = 60.0
 
 
@@ -71,4 +76,4 @@ def lookup(
         con.close()
     if row is None:
         return None
-    return ResolvedVersion(str(row[0]), int(row[1]), str(row[2]), row[3])
+    return ResolvedVersion(str(row[0]), int(row[1]), str(row[2]), row[3], row[4], row[5])

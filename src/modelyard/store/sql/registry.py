@@ -33,10 +33,17 @@ from modelyard.store.sql._sql import (
     keyed_exists,
     upsert,
 )
+from modelyard.store.sql.alias_records import (
+    carry_over,
+    record_move,
+    record_removal,
+    stored_yard_id,
+)
 from modelyard.store.sql.auth import visible_model
 from modelyard.store.sql.engine import Database
 from modelyard.store.sql.schema import (
     alias_history,
+    alias_records,
     model_aliases,
     model_grants,
     model_tags,
@@ -205,6 +212,8 @@ class RegistryQueries:
                 raise AlreadyExists("registered model", new_name) from None
             if not result.rowcount:
                 raise self._model_not_found(conn, name)
+            model_id = conn.execute(sa.select(_M.model_id).where(_M.name == new_name)).scalar()
+            carry_over(conn, int(model_id or 0), name, new_name)
         return self.get_registered_model(new_name)
 
     def update_registered_model(self, name: str, description: str | None) -> RegisteredModel:
@@ -373,15 +382,21 @@ class RegistryQueries:
         self, name: str, *, version: int | None = None, alias: str | None = None
     ) -> ResolvedVersion:
         """Name + version, name + alias, or the latest version: one indexed query."""
-        query = sa.select(_M.name, _V.version, _V.digest, _V.run_id).join_from(
+        r = alias_records.c
+        columns = [_M.name, _V.version, _V.digest, _V.run_id]
+        query = sa.select(*columns, r.record if alias is not None else sa.null()).join_from(
             registered_models, model_versions, _V.model_id == _M.model_id
         )
         query = query.where(_M.name == name)
         if alias is not None:
             a = model_aliases.c
-            query = query.join(
-                model_aliases, sa.and_(a.model_id == _V.model_id, a.version == _V.version)
-            ).where(a.alias == alias)
+            query = (
+                query.join(
+                    model_aliases, sa.and_(a.model_id == _V.model_id, a.version == _V.version)
+                )
+                .outerjoin(alias_records, sa.and_(r.model_name == _M.name, r.alias == a.alias))
+                .where(a.alias == alias)
+            )
         elif version is not None:
             query = query.where(_V.version == version)
         else:
@@ -390,7 +405,10 @@ class RegistryQueries:
             row = conn.execute(query).first()
             if row is None:
                 raise self._version_not_found(conn, name, version, alias)
-        return ResolvedVersion(row.name, int(row.version), row.digest, row.run_id)
+            record = row[4]
+            # the yard's id matters only beside a record (one indexed lookup more)
+            yard_id = stored_yard_id(conn) if record is not None else None
+        return ResolvedVersion(row.name, int(row.version), row.digest, row.run_id, record, yard_id)
 
     def get_model_version(self, name: str, version: int) -> ModelVersion:
         """One version; :class:`ModelVersionNotFound` lists the versions there are."""
@@ -523,8 +541,17 @@ class RegistryQueries:
 
     # -- aliases -----------------------------------------------------------------
 
-    def set_alias(self, name: str, alias: str, version: int, *, user: str | None = None) -> None:
-        """Point ``alias`` at ``version`` (one upsert) and record the move."""
+    def set_alias(
+        self,
+        name: str,
+        alias: str,
+        version: int,
+        *,
+        user: str | None = None,
+        record: str | None = None,
+    ) -> None:
+        """Point ``alias`` at ``version`` (one upsert) and record the move (and its
+        signed ``record``, checked first: see :func:`~.alias_records.record_move`)."""
         now = now_millis()
         with self.db.write() as conn:
             # Locking the model row orders concurrent moves, so each history
@@ -542,6 +569,7 @@ class RegistryQueries:
             if old == version:
                 return
             check_alias_target(conn, model_id, name, alias, version)
+            record_move(conn, model_id, name, alias, version, record=record)
             upsert(
                 conn,
                 model_aliases,
@@ -566,6 +594,7 @@ class RegistryQueries:
             ).scalar()
             if old is None:
                 raise self._version_not_found(conn, name, None, alias)
+            record_removal(conn, name, alias)
             self._record(
                 conn, model_id=model_id, alias=alias, old=old, new=None, now=now, user=user
             )

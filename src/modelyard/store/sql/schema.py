@@ -36,6 +36,7 @@ __all__ = [
     "SCHEMA_REVISION",
     "SCHEMA_REVISIONS",
     "alias_history",
+    "alias_records",
     "audit_log",
     "experiment_grants",
     "experiments",
@@ -357,6 +358,18 @@ yard_settings = Table(
     metadata,
     Column("name", String(64), primary_key=True),
     Column("value", Text, nullable=False),
+)
+
+# Added in revision 0006: each alias's move sequence and the signed record of its last
+# move (modelyard.trust.alias_records). By name, with no foreign key, so a sequence
+# outlives a deleted alias or model and an old record cannot be replayed after.
+alias_records = Table(
+    "alias_records",
+    metadata,
+    Column("model_name", String(_NAME), primary_key=True),
+    Column("alias", String(_NAME), primary_key=True),
+    Column("sequence", BigInteger, nullable=False),
+    Column("record", Text),
 )
 
 # Every write through the server. No foreign keys: the record outlives what it names.

@@ -32,7 +32,13 @@ from modelyard.store.sql.schema import (
 if TYPE_CHECKING:  # the trust modules (and cryptography) load only when a policy is set
     from modelyard.trust.admission import SigningPolicy
 
-__all__ = ["SigningQueries", "check_alias_target", "check_tag_change", "check_version"]
+__all__ = [
+    "SigningQueries",
+    "check_alias_target",
+    "check_tag_change",
+    "check_version",
+    "required_policy",
+]
 
 _SETTING = "signing"
 _M = registered_models.c
@@ -55,7 +61,7 @@ def _setting(conn: Connection) -> str | None:
     return str(value) if value is not None else None
 
 
-def _required_policy(conn: Connection, model_id: int) -> SigningPolicy | None:
+def required_policy(conn: Connection, model_id: int) -> SigningPolicy | None:
     """The policy when versions of ``model_id`` must be signed, else ``None``; a yard
     with no policy at all answers with two indexed lookups and imports nothing."""
     text = _setting(conn)
@@ -88,7 +94,7 @@ def check_version(
     files: Sequence[FileEntry] | None,
 ) -> None:
     """Refuse a new version of a model that requires signatures unless it is signed so."""
-    policy = _required_policy(conn, model_id)
+    policy = required_policy(conn, model_id)
     if policy is not None:
         from modelyard.trust.admission import admit_signed
 
@@ -126,7 +132,7 @@ def _admit_stored(
     conn: Connection, model_id: int, name: str, version: int, *, what: str, pointer: str | None
 ) -> None:
     """Check a stored version's files against ``pointer`` when the policy requires it."""
-    policy = _required_policy(conn, model_id)
+    policy = required_policy(conn, model_id)
     if policy is None:
         return
     from modelyard.trust.admission import admit_signed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from modelyard.store.sql.alias_records import AliasRecordQueries
 from modelyard.store.sql.engine import Database
 from modelyard.store.sql.registry import RegistryQueries
 from modelyard.store.sql.runs import RunQueries
@@ -10,7 +11,7 @@ from modelyard.store.sql.signing import SigningQueries
 __all__ = ["SqlMetadataStore"]
 
 
-class SqlMetadataStore(RegistryQueries, RunQueries, SigningQueries):
+class SqlMetadataStore(RegistryQueries, RunQueries, SigningQueries, AliasRecordQueries):
     """Experiments, runs and the registry in a SQL database (SQLAlchemy Core).
 
     Opening checks the schema revision with one query and upgrades an older
