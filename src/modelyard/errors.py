@@ -39,6 +39,7 @@ The hierarchy::
     │       ├── TamperedModel      a file differs from what the signature covers (file named)
     │       ├── UntrustedKey       signed by a key that is unknown or revoked (key named)
     │       ├── SignatureRequired  unsigned (or not trusted) where the policy requires a signature
+    │       ├── StaleAliasRecord   a signed alias move that another move overtook
     │       └── RollbackRefused    an older signed record than one already seen (replay)
     ├── ConfigError                a model_config override is not accepted
     ├── EnvironmentMismatch        the running environment differs (env="strict")
@@ -520,6 +521,10 @@ class UntrustedKey(SignatureError):
 
 class SignatureRequired(SignatureError):
     """The policy requires a trusted signature and there is none."""
+
+
+class StaleAliasRecord(SignatureError):
+    """A signed alias move whose sequence is not the next one: another move came first."""
 
 
 class RollbackRefused(SignatureError):

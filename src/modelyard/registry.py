@@ -67,6 +67,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger("modelyard")
+#: signed alias moves retried when a concurrent move took their sequence
+_ALIAS_RETRIES = 20
 
 _MLMODEL = "MLmodel"
 
@@ -337,10 +339,19 @@ def set_alias(
 
     >>> set_alias("fraud", "champion", 7)  # doctest: +SKIP
     """
+    from modelyard.errors import StaleAliasRecord
+
     name, alias, number = validate_name(name), validate_alias(alias), _version(version)
     store = get_yard().metadata
-    record = _alias_record(store, name, alias, number, sign)
-    store.set_alias(name, alias, number, user=current_user(), record=record)
+    for attempt in range(_ALIAS_RETRIES):
+        record = _alias_record(store, name, alias, number, sign)
+        try:
+            store.set_alias(name, alias, number, user=current_user(), record=record)
+            return
+        except StaleAliasRecord:
+            # another move took this sequence first: sign the next one and try again
+            if attempt == _ALIAS_RETRIES - 1:
+                raise
 
 
 def delete_alias(name: str, alias: str) -> None:

@@ -23,6 +23,7 @@ from modelyard.errors import (
     RollbackRefused,
     SignatureError,
     SignatureRequired,
+    StaleAliasRecord,
     UntrustedKey,
 )
 from modelyard.store.sql.schema import alias_records, model_aliases, registered_models
@@ -235,7 +236,7 @@ def test_the_yard_refuses_a_replayed_or_foreign_record_and_moves_nothing(
     used = _record_now()
     assert used is not None
     modelyard.set_alias("fraud", "champion", 2)
-    with pytest.raises(SignatureError, match="a record is used once"):
+    with pytest.raises(StaleAliasRecord, match="a record is used once"):
         store.set_alias("fraud", "champion", 1, record=used)
     key = default_key(create=False)
     assert key is not None

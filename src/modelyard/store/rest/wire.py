@@ -322,6 +322,7 @@ _ERRORS: dict[str, tuple[type[errors.ModelyardError], int]] = {
     # a signed record (an alias move) by a key the yard does not accept, or one that is
     # malformed, foreign or used already
     "untrusted_key": (errors.UntrustedKey, 403),
+    "stale_alias_record": (errors.StaleAliasRecord, 409),
     "bad_signature": (errors.SignatureError, 400),
 }
 
@@ -432,6 +433,8 @@ def error_info(exc: errors.ModelyardError) -> ErrorInfo:
         return ErrorInfo(code="model_format_error", message=str(exc))
     if isinstance(exc, e.SignatureRequired):
         return ErrorInfo(code="signature_required", message=str(exc))
+    if isinstance(exc, e.StaleAliasRecord):
+        return ErrorInfo(code="stale_alias_record", message=str(exc))
     if isinstance(exc, e.UntrustedKey):
         return ErrorInfo(
             code="untrusted_key",
@@ -519,6 +522,8 @@ def rebuild(info: ErrorInfo) -> errors.ModelyardError | None:
             return e.ModelFormatError(info.message)
         if code == "signature_required":
             return e.SignatureRequired(info.message)
+        if code == "stale_alias_record":
+            return e.StaleAliasRecord(info.message)
         if code == "untrusted_key":
             return e.UntrustedKey(str(d["key_id"]), str(d["reason"]))
         if code == "bad_signature":

@@ -14,7 +14,7 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from modelyard.errors import SignatureError, SignatureRequired, UntrustedKey
+from modelyard.errors import SignatureError, SignatureRequired, StaleAliasRecord, UntrustedKey
 from modelyard.store.entities import AliasSequence
 from modelyard.store.sql._sql import insert_ignore, upsert
 from modelyard.store.sql.engine import Database
@@ -102,7 +102,7 @@ def record_move(
     if wrong is not None:
         raise SignatureError(f"the record {what} {wrong}")
     if parsed.sequence <= stored:
-        raise SignatureError(
+        raise StaleAliasRecord(
             f"the record {what} has sequence {parsed.sequence}, but the alias's last move "
             f"was {stored}: a record is used once (sign a new move)"
         )
