@@ -15,11 +15,10 @@ import hashlib
 import os
 import shutil
 import stat
-import unicodedata
-from collections.abc import Mapping
 from pathlib import Path
 
 from modelyard.errors import TamperedModel
+from modelyard.trust._names import first_difference, fold, is_safe_name
 
 __all__ = ["GIT_PATHS", "first_difference", "hash_file", "is_safe_name", "sort_key", "walk"]
 
@@ -52,7 +51,7 @@ def walk(root: Path, exempt: frozenset[str], *, remove_pycache: bool = False) ->
                 raise TamperedModel(
                     root, rel, "is a symbolic link: a signed model holds regular files only"
                 )
-            twin = folded.setdefault(_fold(rel), rel)
+            twin = folded.setdefault(fold(rel), rel)
             if twin != rel:
                 raise TamperedModel(
                     root,
@@ -93,52 +92,6 @@ def hash_file(root: Path, rel: str) -> str:
     return digest.hexdigest()
 
 
-def first_difference(
-    signed: Mapping[str, str], actual: Mapping[str, str]
-) -> tuple[str, str] | None:
-    """The first file that differs between two ``{path: sha256}`` maps, and how.
-
-    Renames first (a missing file whose content turns up under a new name),
-    then added files (a dropped-in ``model.pkl`` is the attack), changes and
-    removals; ``None`` when they are equal.
-    """
-    missing = sorted(signed.keys() - actual.keys())
-    extra = sorted(actual.keys() - signed.keys())
-    for gone in missing:
-        for new in extra:
-            if actual[new] == signed[gone]:
-                return gone, f"was renamed to {new!r} after it was signed"
-    if extra:
-        return extra[0], "is not covered by the signature (added after signing)"
-    for rel in sorted(signed.keys() & actual.keys()):
-        if signed[rel] != actual[rel]:
-            return rel, "was changed after it was signed (its sha256 differs)"
-    if missing:
-        return missing[0], "is missing (the signature covers it)"
-    return None
-
-
-def is_safe_name(name: str) -> bool:
-    """Whether ``name`` is a canonical relative POSIX path inside the model.
-
-    Canonical means what model-signing writes (``str(PurePosixPath(rel))``): no
-    empty, ``.`` or ``..`` part, no leading ``/``; a backslash or a control
-    character is refused too, as in modelyard's own manifest.
-    """
-    parts = name.split("/")
-    return bool(name) and not (
-        name.startswith("/")
-        or "\\" in name
-        or any(p in ("", ".", "..") for p in parts)
-        or any(ord(c) < 32 for c in name)
-    )
-
-
 def sort_key(name: str) -> tuple[str, ...]:
     """model-signing's order of resources: by path parts (``PurePosixPath`` order)."""
     return tuple(name.split("/"))
-
-
-def _fold(rel: str) -> str:
-    # NFC, case folding, NFC again: casefold can denormalise (e.g. U+0130).
-    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", rel).casefold())

@@ -28,8 +28,6 @@ as its v1.0 definition asks of verifiers.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
 import re
@@ -40,7 +38,14 @@ from cryptography import x509
 
 from modelyard.errors import SignatureError
 from modelyard.trust._bundle_files import is_safe_name
-from modelyard.trust.dsse import Envelope, EnvelopeSignature, strict_json
+from modelyard.trust.dsse import (
+    Envelope,
+    EnvelopeSignature,
+    b64,
+    exact_fields,
+    strict_json,
+    unb64,
+)
 
 __all__ = [
     "BUNDLE_MEDIA_TYPE",
@@ -145,9 +150,9 @@ def bundle_json(payload: bytes, signature: bytes, material: dict[str, Any]) -> s
         "mediaType": BUNDLE_MEDIA_TYPE,
         "verificationMaterial": {**material, "tlogEntries": []},
         "dsseEnvelope": {
-            "payload": _b64(payload),
+            "payload": b64(payload),
             "payloadType": _PAYLOAD_TYPE,
-            "signatures": [{"sig": _b64(signature), "keyid": ""}],
+            "signatures": [{"sig": b64(signature), "keyid": ""}],
         },
     }
     return json.dumps(doc, indent=2) + "\n"
@@ -162,7 +167,9 @@ def pae_envelope(payload: bytes, signature: bytes = b"") -> Envelope:
 def parse_bundle(data: bytes, *, source: str) -> ModelSigningBundle:
     """Parse a bundle file's bytes strictly (module docstring); no signature is checked."""
     doc = _object(strict_json(data, source=source), source, "the bundle")
-    _exact(doc, frozenset({"mediaType", "verificationMaterial", "dsseEnvelope"}), source, "bundle")
+    exact_fields(
+        doc, frozenset({"mediaType", "verificationMaterial", "dsseEnvelope"}), source, "bundle"
+    )
     if doc["mediaType"] != BUNDLE_MEDIA_TYPE:
         raise SignatureError(
             f"{source}: mediaType {doc['mediaType']!r} is not {BUNDLE_MEDIA_TYPE!r}"
@@ -172,7 +179,7 @@ def parse_bundle(data: bytes, *, source: str) -> ModelSigningBundle:
     statement = _object(
         strict_json(envelope.payload, source=f"{source} payload"), source, "the statement"
     )
-    _exact(
+    exact_fields(
         statement,
         frozenset({"_type", "subject", "predicateType", "predicate"}),
         source,
@@ -225,13 +232,13 @@ def _material(raw: Any, source: str) -> tuple[str | None, tuple[x509.Certificate
         )
     if kinds[0] == "publicKey":
         key = _object(material["publicKey"], source, "field 'publicKey'")
-        _exact(key, frozenset({"hint"}) & key.keys(), source, "publicKey")
+        exact_fields(key, frozenset({"hint"}) & key.keys(), source, "publicKey")
         hint = key.get("hint")
         if hint is not None and (not isinstance(hint, str) or not _HEX64.match(hint)):
             raise SignatureError(f"{source}: field 'publicKey.hint' must be 64 hex digits")
         return hint, ()
     chain = _object(material["x509CertificateChain"], source, "field 'x509CertificateChain'")
-    _exact(chain, frozenset({"certificates"}), source, "x509CertificateChain")
+    exact_fields(chain, frozenset({"certificates"}), source, "x509CertificateChain")
     items = chain["certificates"]
     if not isinstance(items, list) or not items:
         raise SignatureError(
@@ -241,10 +248,10 @@ def _material(raw: Any, source: str) -> tuple[str | None, tuple[x509.Certificate
     for i, item in enumerate(items):
         where = f"x509CertificateChain.certificates[{i}]"
         entry = _object(item, source, f"field {where!r}")
-        _exact(entry, frozenset({"rawBytes"}), source, where)
+        exact_fields(entry, frozenset({"rawBytes"}), source, where)
         try:
             certificates.append(
-                x509.load_der_x509_certificate(_unb64(entry["rawBytes"], source, where))
+                x509.load_der_x509_certificate(unb64(entry["rawBytes"], source, where))
             )
         except ValueError:
             raise SignatureError(
@@ -255,7 +262,7 @@ def _material(raw: Any, source: str) -> tuple[str | None, tuple[x509.Certificate
 
 def _envelope(raw: Any, source: str) -> Envelope:
     doc = _object(raw, source, "field 'dsseEnvelope'")
-    _exact(doc, frozenset({"payload", "payloadType", "signatures"}), source, "dsseEnvelope")
+    exact_fields(doc, frozenset({"payload", "payloadType", "signatures"}), source, "dsseEnvelope")
     if doc["payloadType"] != _PAYLOAD_TYPE:
         raise SignatureError(
             f"{source}: payloadType {doc['payloadType']!r} is not {_PAYLOAD_TYPE!r}"
@@ -265,13 +272,15 @@ def _envelope(raw: Any, source: str) -> Envelope:
     if not isinstance(signatures, list) or len(signatures) != 1:
         raise SignatureError(f"{source}: dsseEnvelope must hold exactly one signature")
     sig = _object(signatures[0], source, "field 'signatures[0]'")
-    _exact(sig, frozenset({"sig"}) | (frozenset({"keyid"}) & sig.keys()), source, "signatures[0]")
+    exact_fields(
+        sig, frozenset({"sig"}) | (frozenset({"keyid"}) & sig.keys()), source, "signatures[0]"
+    )
     keyid = sig.get("keyid", "")
     if not isinstance(keyid, str):
         raise SignatureError(f"{source}: field 'signatures[0].keyid' must be a string")
-    payload = _unb64(doc["payload"], source, "payload")
+    payload = unb64(doc["payload"], source, "payload")
     return Envelope(
-        payload, _PAYLOAD_TYPE, (EnvelopeSignature(keyid, _unb64(sig["sig"], source, "sig")),)
+        payload, _PAYLOAD_TYPE, (EnvelopeSignature(keyid, unb64(sig["sig"], source, "sig")),)
     )
 
 
@@ -279,9 +288,9 @@ def _subject(raw: Any, source: str) -> tuple[str, str]:
     if not isinstance(raw, list) or len(raw) != 1:
         raise SignatureError(f"{source}: field 'subject' must hold exactly one subject")
     subject = _object(raw[0], source, "field 'subject[0]'")
-    _exact(subject, frozenset({"name", "digest"}), source, "subject[0]")
+    exact_fields(subject, frozenset({"name", "digest"}), source, "subject[0]")
     digest = _object(subject["digest"], source, "field 'subject[0].digest'")
-    _exact(digest, frozenset({"sha256"}), source, "subject[0].digest")
+    exact_fields(digest, frozenset({"sha256"}), source, "subject[0].digest")
     if not isinstance(subject["name"], str):
         raise SignatureError(f"{source}: field 'subject[0].name' must be a string")
     if not isinstance(digest["sha256"], str) or not _HEX64.match(digest["sha256"]):
@@ -321,7 +330,7 @@ def _resources(raw: Any, source: str) -> tuple[BundleResource, ...]:
     for i, item in enumerate(raw):
         where = f"predicate.resources[{i}]"
         entry = _object(item, source, f"field {where!r}")
-        _exact(entry, frozenset({"name", "algorithm", "digest"}), source, where)
+        exact_fields(entry, frozenset({"name", "algorithm", "digest"}), source, where)
         name, algorithm, digest = entry["name"], entry["algorithm"], entry["digest"]
         if not isinstance(name, str) or not is_safe_name(name):
             raise SignatureError(f"{source}: field '{where}.name' is not a canonical relative path")
@@ -342,27 +351,3 @@ def _object(value: Any, source: str, what: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise SignatureError(f"{source}: {what} must be a JSON object")
     return value
-
-
-def _exact(doc: dict[str, Any], expected: frozenset[str], source: str, what: str) -> None:
-    for name in sorted(expected - doc.keys()):
-        raise SignatureError(f"{source}: {what} lacks field {name!r}")
-    for name in sorted(doc.keys() - expected):
-        raise SignatureError(f"{source}: {what} has unknown field {name!r}")
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-def _unb64(value: Any, source: str, field: str) -> bytes:
-    # Standard alphabet with padding, one spelling per value, as model-signing writes it.
-    if not isinstance(value, str):
-        raise SignatureError(f"{source}: field {field!r} must be a base64 string")
-    try:
-        data = base64.b64decode(value.encode("ascii"), validate=True)
-    except (binascii.Error, UnicodeEncodeError):
-        raise SignatureError(f"{source}: field {field!r} is not valid base64") from None
-    if _b64(data) != value:
-        raise SignatureError(f"{source}: field {field!r} is not canonical base64")
-    return data

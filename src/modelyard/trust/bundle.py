@@ -36,7 +36,6 @@ What a verification checks, and where it is stricter than model-signing:
 
 from __future__ import annotations
 
-import base64
 import datetime as _dt
 import os
 import stat
@@ -63,6 +62,7 @@ from modelyard.trust._bundle_format import (
     statement_payload,
 )
 from modelyard.trust._bundle_x509 import CertificateSource, KeySource
+from modelyard.trust.dsse import b64
 from modelyard.trust.keys import SigningKey
 
 __all__ = [
@@ -283,7 +283,7 @@ def export_bundle(
                 f"is not for key {key.key_id}"
             )
         raw = [c.public_bytes(serialization.Encoding.DER) for c in chain]
-        material = {"x509CertificateChain": {"certificates": [{"rawBytes": _b64(d)} for d in raw]}}
+        material = {"x509CertificateChain": {"certificates": [{"rawBytes": b64(d)} for d in raw]}}
     _write(target, bundle_json(payload, signature, material))
     found = parse_bundle(target.read_bytes(), source=str(target))  # what we wrote reads back
     return BundleExported(
@@ -368,7 +368,3 @@ def _write(target: Path, text: str) -> None:
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")

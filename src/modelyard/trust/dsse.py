@@ -25,7 +25,7 @@ from typing import Any
 
 from modelyard.errors import SignatureError
 
-__all__ = ["Envelope", "EnvelopeSignature", "pae"]
+__all__ = ["Envelope", "EnvelopeSignature", "b64", "exact_fields", "pae", "strict_json", "unb64"]
 
 _ENVELOPE_FIELDS = frozenset({"payload", "payloadType", "signatures"})
 _SIGNATURE_FIELDS = frozenset({"keyid", "sig"})
@@ -69,9 +69,9 @@ class Envelope:
     def to_json(self) -> str:
         """The standard JSON form (base64 payload and signatures), one line, newline-terminated."""
         doc = {
-            "payload": _b64(self.payload),
+            "payload": b64(self.payload),
             "payloadType": self.payload_type,
-            "signatures": [{"keyid": s.keyid, "sig": _b64(s.sig)} for s in self.signatures],
+            "signatures": [{"keyid": s.keyid, "sig": b64(s.sig)} for s in self.signatures],
         }
         return json.dumps(doc, separators=(",", ":")) + "\n"
 
@@ -84,11 +84,11 @@ class Envelope:
         doc = strict_json(text, source=source)
         if not isinstance(doc, dict):
             raise SignatureError(f"{source}: a DSSE envelope must be a JSON object")
-        _exact_fields(doc, _ENVELOPE_FIELDS, source, "envelope")
+        exact_fields(doc, _ENVELOPE_FIELDS, source, "envelope")
         payload_type = doc["payloadType"]
         if not isinstance(payload_type, str):
             raise SignatureError(f"{source}: field 'payloadType' must be a string")
-        payload = _unb64(doc["payload"], source, "payload")
+        payload = unb64(doc["payload"], source, "payload")
         raw_sigs = doc["signatures"]
         if not isinstance(raw_sigs, list):
             raise SignatureError(f"{source}: field 'signatures' must be a list")
@@ -127,25 +127,28 @@ def _signature(raw: Any, source: str, index: int) -> EnvelopeSignature:
     where = f"signatures[{index}]"
     if not isinstance(raw, dict):
         raise SignatureError(f"{source}: {where} must be an object")
-    _exact_fields(raw, _SIGNATURE_FIELDS, source, where)
+    exact_fields(raw, _SIGNATURE_FIELDS, source, where)
     keyid = raw["keyid"]
     if not isinstance(keyid, str) or not keyid:
         raise SignatureError(f"{source}: field '{where}.keyid' must be a non-empty string")
-    return EnvelopeSignature(keyid, _unb64(raw["sig"], source, f"{where}.sig"))
+    return EnvelopeSignature(keyid, unb64(raw["sig"], source, f"{where}.sig"))
 
 
-def _exact_fields(doc: dict[str, Any], expected: frozenset[str], source: str, what: str) -> None:
+def exact_fields(doc: dict[str, Any], expected: frozenset[str], source: str, what: str) -> None:
+    """Refuse a JSON object whose fields are not exactly ``expected``, naming the first."""
     for name in sorted(expected - doc.keys()):
         raise SignatureError(f"{source}: {what} lacks field {name!r}")
     for name in sorted(doc.keys() - expected):
         raise SignatureError(f"{source}: {what} has unknown field {name!r}")
 
 
-def _b64(data: bytes) -> str:
+def b64(data: bytes) -> str:
+    """Standard base64 with padding."""
     return base64.b64encode(data).decode("ascii")
 
 
-def _unb64(value: Any, source: str, field: str) -> bytes:
+def unb64(value: Any, source: str, field: str) -> bytes:
+    """Decode canonical standard base64 (one spelling per byte string), or refuse it."""
     # Standard alphabet with padding only: one spelling per byte string.
     if not isinstance(value, str):
         raise SignatureError(f"{source}: field {field!r} must be a base64 string")
@@ -153,6 +156,6 @@ def _unb64(value: Any, source: str, field: str) -> bytes:
         data = base64.b64decode(value.encode("ascii"), validate=True)
     except (binascii.Error, UnicodeEncodeError):
         raise SignatureError(f"{source}: field {field!r} is not valid base64") from None
-    if _b64(data) != value:
+    if b64(data) != value:
         raise SignatureError(f"{source}: field {field!r} is not canonical base64")
     return data

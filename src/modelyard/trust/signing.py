@@ -44,7 +44,6 @@ import os
 import re
 import shutil
 import stat
-import unicodedata
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -65,6 +64,7 @@ from modelyard.format.content import (
     ContentManifest,
     FileEntry,
 )
+from modelyard.trust._names import first_difference, fold, is_safe_name
 from modelyard.trust.dsse import Envelope, EnvelopeSignature, strict_json
 from modelyard.trust.keys import Algorithm, SigningKey, TrustedKey, TrustStore
 
@@ -564,15 +564,15 @@ def _entries(raw: Any, source: str) -> tuple[FileEntry, ...]:
             raise SignatureError(f"{source}: field {where!r} must be an object")
         _exact(item, _ENTRY_FIELDS, source, where)
         rel, size, sha = item["path"], item["size"], item["sha256"]
-        if not isinstance(rel, str) or not _safe_relative(rel):
+        if not isinstance(rel, str) or not is_safe_name(rel):
             raise SignatureError(f"{source}: field '{where}.path' is not a safe relative path")
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
             raise SignatureError(f"{source}: field '{where}.size' must be a whole number >= 0")
         if not isinstance(sha, str) or not _HEX64.match(sha):
             raise SignatureError(f"{source}: field '{where}.sha256' must be 64 hex digits")
-        if _fold(rel) in folded:
+        if fold(rel) in folded:
             raise SignatureError(f"{source}: the signed file list names {rel!r} twice")
-        folded[_fold(rel)] = rel
+        folded[fold(rel)] = rel
         entries.append(FileEntry(rel, size, sha))
     return tuple(sorted(entries, key=lambda e: e.path))
 
@@ -585,24 +585,12 @@ def _exact(doc: dict[str, Any], expected: frozenset[str], source: str, what: str
 
 
 def _difference(signed: ContentManifest, actual: ContentManifest) -> tuple[str, str]:
-    """The first file that differs, and how: added files first (a dropped-in
-    ``model.pkl`` is the attack), then renames, changes and removals."""
-    want = {e.path: e for e in signed.entries}
-    have = {e.path: e for e in actual.entries}
-    missing = sorted(want.keys() - have.keys())
-    extra = sorted(have.keys() - want.keys())
-    for gone in missing:
-        for new in extra:
-            if (have[new].size, have[new].sha256) == (want[gone].size, want[gone].sha256):
-                return gone, f"was renamed to {new!r} after it was signed"
-    if extra:
-        return extra[0], "is not covered by the signature (added after signing)"
-    for rel in sorted(want.keys() & have.keys()):
-        if want[rel] != have[rel]:
-            return rel, "was changed after it was signed (its sha256 differs)"
-    if missing:
-        return missing[0], "is missing (the signature covers it)"
-    return MANIFEST_FILE, "differs from the signed file list"
+    """The first file that differs, and how (see :func:`~._names.first_difference`)."""
+    found = first_difference(
+        {e.path: (e.size, e.sha256) for e in signed.entries},
+        {e.path: (e.size, e.sha256) for e in actual.entries},
+    )
+    return found or (MANIFEST_FILE, "differs from the signed file list")
 
 
 def _check_files(root: Path, manifest: ContentManifest | None, *, remove_bytecode: bool) -> None:
@@ -637,7 +625,7 @@ def _check_files(root: Path, manifest: ContentManifest | None, *, remove_bytecod
                     rel,
                     f"is a hard link ({st.st_nlink} names for one file), not a file of its own",
                 )
-            twin = folded.setdefault(_fold(rel), rel)
+            twin = folded.setdefault(fold(rel), rel)
             if twin != rel:
                 raise TamperedModel(
                     root,
@@ -688,21 +676,6 @@ def _kind(mode: int) -> str:
     if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
         return "device"
     return "special file"
-
-
-def _fold(rel: str) -> str:
-    # NFC then case folding then NFC again: casefold can denormalise (e.g. U+0130).
-    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", rel).casefold())
-
-
-def _safe_relative(rel: str) -> bool:
-    parts = rel.split("/")
-    return bool(rel) and not (
-        rel.startswith("/")
-        or "\\" in rel
-        or any(p in ("", ".", "..") for p in parts)
-        or any(ord(c) < 32 for c in rel)
-    )
 
 
 def _is_timestamp(text: str) -> bool:
