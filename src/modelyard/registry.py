@@ -343,8 +343,9 @@ def set_alias(
 
     name, alias, number = validate_name(name), validate_alias(alias), _version(version)
     store = get_yard().metadata
+    key = _alias_key(sign, name, alias)
     for attempt in range(_ALIAS_RETRIES):
-        record = _alias_record(store, name, alias, number, sign)
+        record = _alias_record(store, key, name, alias, number) if key is not None else None
         try:
             store.set_alias(name, alias, number, user=current_user(), record=record)
             return
@@ -433,33 +434,33 @@ def revoke_signer(key_id: str) -> SigningPolicy:
 # -- helpers ------------------------------------------------------------------------------
 
 
-def _alias_record(
-    store: MetadataStore,
-    name: str,
-    alias: str,
-    version: int,
-    sign: bool | str | SigningKey | None,
-) -> str | None:
-    """The signed record of moving ``name@alias`` to ``version``, or ``None`` (unsigned)."""
+def _alias_key(sign: bool | str | SigningKey | None, name: str, alias: str) -> SigningKey | None:
+    """The key ``set_alias(sign=)`` asks for; ``None``: move unsigned."""
     if sign is False:
         return None
     from modelyard.trust.keys import SigningKey, default_key, load_signing_key
 
     try:
         if isinstance(sign, SigningKey):
-            key: SigningKey | None = sign
-        elif isinstance(sign, str):
-            key = load_signing_key(sign)
-        else:
-            key = default_key(create=True)
+            return sign
+        if isinstance(sign, str):
+            return load_signing_key(sign)
+        return default_key(create=True)
     except (ModelyardError, OSError) as exc:
         if sign is not None:
             raise
         # as save_model: signing by default must not cost anyone a move they could make
         logger.warning("moving @%s of %r unsigned: no signing key (%s)", alias, name, exc)
         return None
+
+
+def _alias_record(
+    store: MetadataStore, key: SigningKey, name: str, alias: str, version: int
+) -> str | None:
+    """The record of moving ``name@alias`` to ``version`` signed by ``key`` with the
+    alias's next sequence; ``None`` for a yard that keeps no records."""
     position = store.alias_sequence(name, alias)
-    if key is None or position.yard_id is None:  # a yard that keeps no records
+    if position.yard_id is None:
         return None
     from modelyard.trust.alias_records import AliasRecord, sign_record
 
